@@ -1,0 +1,170 @@
+"""Code Llama's infilling tokenization, token-exact with Meta's reference.
+
+Meta's reference (``llama/tokenizer.py``) encodes with SentencePiece: ``encode`` adds the
+implicit leading ``▁``; ``encode_infilling`` drops it by encoding ``"☺" + s`` and removing the
+sentinel's tokens. A plain Hugging Face ``encode`` differs from SentencePiece on text that starts
+with spaces (its Metaspace pre-tokenizer does not prepend ``▁`` before an existing one), which is
+exactly what a budget-truncated prefix looks like. We therefore build both encodings from the
+sentinel trick on the fast tokenizer, where the text never starts with a space, and define
+``enc(s) = enc_infilling(" " + s)``, which is what SentencePiece's dummy prefix does.
+
+Document text never becomes a control token: special-token matching is switched off, so a file
+containing ``▁<EOT>`` or ``<s>`` is encoded as ordinary text.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tokenizers import Tokenizer
+
+SENTINEL = "☺"
+"""The character Meta's reference prepends to encode without SentencePiece's dummy prefix."""
+
+INFILL_TOKENS = {
+    "prefix": ("▁<PRE>", "<PRE>"),
+    "suffix": ("▁<SUF>", "<SUF>"),
+    "middle": ("▁<MID>", "<MID>"),
+    "eot": ("▁<EOT>", "<EOT>"),
+}
+
+
+class TokenizerError(RuntimeError):
+    """The tokenizer cannot be loaded or cannot build Code Llama infilling prompts."""
+
+
+@dataclass(frozen=True)
+class SpecialIds:
+    bos: int
+    eos: int | None
+    prefix: int
+    suffix: int
+    middle: int
+    eot: int
+
+
+class InfillTokenizer:
+    """Encodes prompt texts and decodes completions exactly as Meta's reference does."""
+
+    _LINE_CACHE_SIZE = 65_536
+
+    def __init__(self, tokenizer: Tokenizer, special: SpecialIds, name: str = "") -> None:
+        self._tokenizer = copy.deepcopy(tokenizer)
+        self._tokenizer.encode_special_tokens = True
+        self._tokenizer.no_truncation()
+        self._tokenizer.no_padding()
+        self.special = special
+        self.name = name
+        self._sentinel_ids = self._raw_encode(SENTINEL)
+        self._sentinel_text = self._tokenizer.decode(self._sentinel_ids, skip_special_tokens=False)
+        self._line_counts: OrderedDict[str, int] = OrderedDict()
+        self.vocab_size = self._tokenizer.get_vocab_size(with_added_tokens=True)
+
+    # -- loading -------------------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, *, local_files_only: bool = False) -> "InfillTokenizer":
+        """Load from a hub id or a local folder (as ``AutoTokenizer`` does) and check the vocabulary."""
+        from transformers import AutoTokenizer  # heavy import, only when a tokenizer is loaded
+
+        try:
+            hf = AutoTokenizer.from_pretrained(name_or_path, local_files_only=local_files_only)
+        except Exception as exc:  # transformers raises OSError, ValueError, HF hub errors …
+            where = "in the local cache or folder" if local_files_only else "locally or on the hub"
+            raise TokenizerError(
+                f"cannot load tokenizer {name_or_path!r} ({where}): {exc}"
+            ) from exc
+        backend = getattr(hf, "backend_tokenizer", None)
+        if backend is None:
+            raise TokenizerError(
+                f"tokenizer {name_or_path!r} has no fast (tokenizers) backend; "
+                "use a folder or hub id with tokenizer.json"
+            )
+        return cls.from_tokenizer(backend, name=name_or_path, eos_id=hf.eos_token_id)
+
+    @classmethod
+    def from_file(cls, tokenizer_json: str | Path) -> "InfillTokenizer":
+        return cls.from_tokenizer(Tokenizer.from_file(str(tokenizer_json)), name=str(tokenizer_json))
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer: Tokenizer, *, name: str = "", eos_id: int | None = None) -> "InfillTokenizer":
+        def find(*pieces: str) -> int | None:
+            for piece in pieces:
+                token_id = tokenizer.token_to_id(piece)
+                if token_id is not None:
+                    return token_id
+            return None
+
+        ids: dict[str, Any] = {role: find(*pieces) for role, pieces in INFILL_TOKENS.items()}
+        missing = [INFILL_TOKENS[role][0] for role, value in ids.items() if value is None]
+        if missing:
+            raise TokenizerError(
+                f"tokenizer {name!r} lacks Code Llama's infilling tokens {', '.join(missing)}; "
+                "fill-in-the-middle needs a Code Llama (base or Python) tokenizer"
+            )
+        bos = find("<s>")
+        if bos is None:
+            raise TokenizerError(f"tokenizer {name!r} has no BOS token <s>")
+        eos = eos_id if eos_id is not None else find("</s>")
+        return cls(tokenizer, SpecialIds(bos=bos, eos=eos, **ids), name=name)
+
+    # -- encoding ------------------------------------------------------------------------
+
+    def _raw_encode(self, text: str) -> list[int]:
+        return self._tokenizer.encode(text, add_special_tokens=False).ids
+
+    def encode_infilling(self, text: str) -> list[int]:
+        """SentencePiece's encoding of ``text`` without the implicit leading ``▁``."""
+        if not text:
+            return []
+        ids = self._raw_encode(SENTINEL + text)
+        n = len(self._sentinel_ids)
+        if ids[:n] != self._sentinel_ids:
+            raise TokenizerError(
+                f"the sentinel {SENTINEL!r} merged with the text that follows it; "
+                "this vocabulary cannot be encoded token-exactly"
+            )
+        return ids[n:]
+
+    def encode(self, text: str) -> list[int]:
+        """SentencePiece's encoding of ``text`` with its implicit leading ``▁`` (no BOS)."""
+        if not text:
+            return []
+        return self.encode_infilling(" " + text)
+
+    def count_line(self, line: str, *, first: bool) -> int:
+        """Token count of one line (with its line break) as part of a longer text.
+
+        On the Llama vocabulary counts add up per line: enc(line0) + Σ enc_infilling(line_i)
+        equals enc(text); budgeting uses these cached counts and then checks exactly.
+        """
+        key = (" " + line) if first else line
+        count = self._line_counts.get(key)
+        if count is None:
+            count = len(self.encode_infilling(key))
+            self._line_counts[key] = count
+            if len(self._line_counts) > self._LINE_CACHE_SIZE:
+                self._line_counts.popitem(last=False)
+        return count
+
+    # -- decoding ------------------------------------------------------------------------
+
+    def decode_infilling(self, ids: list[int]) -> str:
+        """Decode a completion keeping a leading space, as Meta's ``decode_infilling`` does."""
+        if not ids:
+            return ""
+        text = self._tokenizer.decode(self._sentinel_ids + list(ids), skip_special_tokens=False)
+        if text.startswith(self._sentinel_text):
+            return text[len(self._sentinel_text):]
+        # The decoder changed the sentinel (it never should); fall back to a plain decode.
+        return self._tokenizer.decode(list(ids), skip_special_tokens=False)
+
+    def stop_ids(self) -> frozenset[int]:
+        stops = {self.special.eot}
+        if self.special.eos is not None:
+            stops.add(self.special.eos)
+        return frozenset(stops)
