@@ -62,33 +62,40 @@ class InfillTokenizer:
         self._sentinel_ids = self._raw_encode(SENTINEL)
         self._sentinel_text = self._tokenizer.decode(self._sentinel_ids, skip_special_tokens=False)
         self._line_counts: OrderedDict[str, int] = OrderedDict()
-        self.vocab_size = self._tokenizer.get_vocab_size(with_added_tokens=True)
+        self.vocab_size = max(self._tokenizer.get_vocab(with_added_tokens=True).values()) + 1
 
     # -- loading -------------------------------------------------------------------------
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, *, local_files_only: bool = False) -> "InfillTokenizer":
-        """Load from a hub id or a local folder (as ``AutoTokenizer`` does) and check the vocabulary."""
-        from transformers import AutoTokenizer  # heavy import, only when a tokenizer is loaded
+        """Load ``tokenizer.json`` from a local folder or a hub id, as the model's authors saved it.
+
+        We read the file itself rather than through ``AutoTokenizer``: transformers' Code Llama
+        class adds a ``<FILL_ME>`` token of its own, which would turn document text into an id
+        the model does not have. A repository without ``tokenizer.json`` falls back to
+        transformers' conversion of ``tokenizer.model``.
+        """
+        path = _find_tokenizer_json(name_or_path, local_files_only)
+        if path is not None:
+            return cls.from_file(path, name=name_or_path)
+        from transformers import AutoTokenizer  # heavy import, only for the fallback
 
         try:
             hf = AutoTokenizer.from_pretrained(name_or_path, local_files_only=local_files_only)
-        except Exception as exc:  # transformers raises OSError, ValueError, HF hub errors …
-            where = "in the local cache or folder" if local_files_only else "locally or on the hub"
-            raise TokenizerError(
-                f"cannot load tokenizer {name_or_path!r} ({where}): {exc}"
-            ) from exc
+        except Exception as exc:  # transformers raises OSError, ValueError, hub errors …
+            raise TokenizerError(f"cannot load tokenizer {name_or_path!r}: {exc}") from exc
         backend = getattr(hf, "backend_tokenizer", None)
         if backend is None:
-            raise TokenizerError(
-                f"tokenizer {name_or_path!r} has no fast (tokenizers) backend; "
-                "use a folder or hub id with tokenizer.json"
-            )
+            raise TokenizerError(f"tokenizer {name_or_path!r} has no fast (tokenizers) backend")
         return cls.from_tokenizer(backend, name=name_or_path, eos_id=hf.eos_token_id)
 
     @classmethod
-    def from_file(cls, tokenizer_json: str | Path) -> "InfillTokenizer":
-        return cls.from_tokenizer(Tokenizer.from_file(str(tokenizer_json)), name=str(tokenizer_json))
+    def from_file(cls, tokenizer_json: str | Path, *, name: str = "") -> "InfillTokenizer":
+        try:
+            tokenizer = Tokenizer.from_file(str(tokenizer_json))
+        except Exception as exc:  # the Rust side raises plain Exceptions for bad JSON
+            raise TokenizerError(f"cannot read {tokenizer_json}: {exc}") from exc
+        return cls.from_tokenizer(tokenizer, name=name or str(tokenizer_json))
 
     @classmethod
     def from_tokenizer(cls, tokenizer: Tokenizer, *, name: str = "", eos_id: int | None = None) -> "InfillTokenizer":
@@ -168,3 +175,30 @@ class InfillTokenizer:
         if self.special.eos is not None:
             stops.add(self.special.eos)
         return frozenset(stops)
+
+
+def looks_like_path(name: str) -> bool:
+    return name.startswith(("/", "./", "../", "~")) or "\\" in name or Path(name).expanduser().exists()
+
+
+def _find_tokenizer_json(name_or_path: str, local_files_only: bool) -> Path | None:
+    """The tokenizer.json of a folder or hub repository; None if it has none."""
+    if looks_like_path(name_or_path):
+        folder = Path(name_or_path).expanduser()
+        if not folder.is_dir():
+            raise TokenizerError(f"no such folder {name_or_path!r}")
+        candidate = folder / "tokenizer.json"
+        return candidate if candidate.is_file() else None
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(name_or_path, "tokenizer.json", local_files_only=local_files_only))
+    except LocalEntryNotFoundError as exc:
+        where = "in the local cache (localFilesOnly is set)" if local_files_only else "locally, and the hub is unreachable"
+        raise TokenizerError(f"cannot find the tokenizer of {name_or_path!r} {where}") from exc
+    except EntryNotFoundError:
+        return None
+    except Exception as exc:  # not cached, offline, unknown or gated repository …
+        where = "in the local cache (localFilesOnly is set)" if local_files_only else "on the Hugging Face hub"
+        raise TokenizerError(f"cannot get the tokenizer of {name_or_path!r} {where}: {exc}") from exc

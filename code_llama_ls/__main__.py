@@ -1,0 +1,3 @@
+from code_llama_ls.cli import main
+
+main()

@@ -1,0 +1,177 @@
+"""Command line: the language server (default), and the pipeline from a shell.
+
+Lines and characters are 0-based, characters in UTF-16 code units as in LSP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from code_llama_ls.settings import DEFAULT_MODEL, Settings
+
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="hub id or local folder (default: %(default)s)")
+    parser.add_argument("--tokenizer", help="hub id or folder of the tokenizer (default: the model's)")
+    parser.add_argument("--max-context-tokens", type=int, help="prompt + completion budget (default by device)")
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--fim-mode", choices=["auto", "psm", "spm"], default="auto")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--local-files-only", action="store_true", help="never download from the hub")
+
+
+def _add_position_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--line", type=int, required=True, help="0-based line")
+    parser.add_argument("--character", type=int, required=True, help="0-based, in UTF-16 code units")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="code-llama-ls", description="Code Llama language server")
+    parser.add_argument("--stdio", action="store_true", help="speak LSP over stdio (the default)")
+    parser.add_argument("--tcp", action="store_true", help="listen on 127.0.0.1 instead of stdio")
+    parser.add_argument("--port", type=int, default=2087, help="port for --tcp (default: %(default)s)")
+    parser.add_argument("--log-level", default="WARNING", help="stderr log level (default: %(default)s)")
+    commands = parser.add_subparsers(dest="command")
+
+    complete = commands.add_parser("complete", help="print the completion at a position")
+    _add_position_options(complete)
+    _add_model_options(complete)
+
+    prompt = commands.add_parser("prompt", help="show the exact prompt for a position")
+    _add_position_options(prompt)
+    _add_model_options(prompt)
+    prompt.add_argument("--json", action="store_true", help="one JSON object: ids, mode, prefix, suffix, snippets")
+
+    bench = commands.add_parser("bench", help="benchmarks that print figures")
+    bench_commands = bench.add_subparsers(dest="bench", required=True)
+    overhead = bench_commands.add_parser("overhead", help="server-side time per request, by stage")
+    overhead.add_argument("--requests", type=int, default=200)
+    overhead.add_argument("--lines", type=int, default=10_000)
+    overhead.add_argument("--json", action="store_true")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(
+        model=args.model,
+        tokenizer=args.tokenizer,
+        max_context_tokens=args.max_context_tokens,
+        max_new_tokens=args.max_new_tokens,
+        fim_mode=args.fim_mode,
+        device=args.device,
+        local_files_only=args.local_files_only,
+    )
+
+
+def _open_at(args: argparse.Namespace):
+    from code_llama_ls.documents import Document, Position
+
+    try:
+        text = args.file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SystemExit(f"code-llama-ls: {args.file} is not UTF-8 text ({exc.reason} at byte {exc.start})")
+    except OSError as exc:
+        raise SystemExit(f"code-llama-ls: cannot read {args.file}: {exc.strerror}")
+    document = Document(uri=args.file.resolve().as_uri(), text=text, version=0)
+    from code_llama_ls.documents import PositionError
+
+    try:
+        offset = document.offset_at(Position(args.line, args.character))
+    except PositionError as exc:
+        raise SystemExit(f"code-llama-ls: {exc}")
+    return document, offset
+
+
+async def _pipeline(args: argparse.Namespace):
+    from code_llama_ls.completion.engine import CompletionEngine
+    from code_llama_ls.runtime import RuntimeEvents, RuntimeManager
+
+    settings = _settings(args)
+    say = lambda *parts: print(*parts, file=sys.stderr)  # noqa: E731 - progress goes to stderr
+    events = RuntimeEvents(
+        status=lambda state, message: None,
+        progress_begin=say,
+        progress_report=lambda message, pct: say(message),
+        progress_end=lambda message: None,
+        error=say,
+    )
+    runtime = RuntimeManager(lambda: settings, events)
+    return settings, runtime, CompletionEngine(runtime.get, lambda: settings)
+
+
+async def _complete(args: argparse.Namespace) -> int:
+    from code_llama_ls.backends.base import BackendError
+
+    document, offset = _open_at(args)
+    settings, runtime, engine = await _pipeline(args)
+    try:
+        completion = await engine.complete(document, offset)
+    except BackendError:
+        return 1
+    finally:
+        await runtime.close()
+    if completion is not None:
+        sys.stdout.write(completion.text + "\n")
+    return 0
+
+
+def _device_type(settings: Settings) -> str:
+    """The device the model would run on, without loading it (it decides the default budget)."""
+    if settings.max_context_tokens is not None:
+        return "cpu"
+    try:
+        from code_llama_ls.backends.transformers_backend import pick_device
+
+        return pick_device(settings.device).split(":", 1)[0]
+    except Exception:  # torch not installed or the device is unavailable
+        return "cpu"
+
+
+def _prompt(args: argparse.Namespace) -> int:
+    from code_llama_ls.completion.engine import build_prompt
+    from code_llama_ls.prompts.tokenization import InfillTokenizer, TokenizerError
+
+    document, offset = _open_at(args)
+    settings = _settings(args)
+    try:
+        tokenizer = InfillTokenizer.from_pretrained(settings.tokenizer_name, local_files_only=settings.local_files_only)
+    except TokenizerError as exc:
+        print(f"code-llama-ls: {exc}", file=sys.stderr)
+        return 1
+    prompt = build_prompt(document, offset, tokenizer, settings, _device_type(settings))
+    if args.json:
+        print(json.dumps(prompt.to_json(), ensure_ascii=False))
+    else:
+        print(f"mode={prompt.mode} ids={len(prompt.ids)} prefix_tokens={prompt.prefix_tokens} "
+              f"suffix_tokens={prompt.suffix_tokens}")
+        print(prompt.ids)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "complete":
+        raise SystemExit(asyncio.run(_complete(args)))
+    if args.command == "prompt":
+        raise SystemExit(_prompt(args))
+    if args.command == "bench":
+        from code_llama_ls.bench import overhead
+
+        raise SystemExit(overhead.main(args))
+    from code_llama_ls.server import serve_stdio, serve_tcp
+
+    if args.tcp:
+        serve_tcp(args.port)
+    else:
+        serve_stdio()

@@ -1,0 +1,245 @@
+"""LSP wiring only: capabilities, handlers, notifications. The work happens in the stages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from lsprotocol import types
+from lsprotocol.converters import get_converter
+from pygls.lsp.server import LanguageServer
+
+from code_llama_ls import __version__
+from code_llama_ls.backends.base import BackendError
+from code_llama_ls.completion.engine import CompletionEngine, CompletionSkipped, build_prompt
+from code_llama_ls.documents import Document, DocumentError, DocumentStore, Position, PositionError
+from code_llama_ls.runtime import RuntimeEvents, RuntimeManager
+from code_llama_ls.settings import Settings, merge_settings
+
+log = logging.getLogger(__name__)
+STATUS_NOTIFICATION = "codeLlama/status"
+PROMPT_REQUEST = "codeLlama/prompt"
+_converter = get_converter()
+
+
+class CodeLlamaServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("code-llama-ls", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        self.settings = Settings()
+        self.documents = DocumentStore()
+        self.client_has_inline_completion = False
+        self._progress_token: str | None = None
+        self._progress_task: asyncio.Future | None = None
+        self._status: dict[str, Any] = {"state": "loading", "model": self.settings.model, "lastLatencyMs": None,
+                                        "message": ""}
+        self.runtime = RuntimeManager(lambda: self.settings, RuntimeEvents(
+            status=self._set_state,
+            progress_begin=self._progress_begin,
+            progress_report=self._progress_report,
+            progress_end=self._progress_end,
+            error=lambda message: self.window_show_message(
+                types.ShowMessageParams(type=types.MessageType.Error, message=message)),
+        ))
+        self.engine = CompletionEngine(self.runtime.get, lambda: self.settings, self._generated)
+
+    # -- settings ----------------------------------------------------------------------------
+
+    def apply_settings(self, changes: Any) -> None:
+        if isinstance(changes, dict) and isinstance(changes.get("codeLlama"), dict):
+            changes = changes["codeLlama"]
+        self.settings, warnings = merge_settings(self.settings, changes)
+        for warning in warnings:
+            self.log(warning, types.MessageType.Warning)
+
+    def log(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        log.log(logging.WARNING if kind <= types.MessageType.Warning else logging.INFO, message)
+        self.window_log_message(types.LogMessageParams(type=kind, message=message))
+
+    # -- status and progress ---------------------------------------------------------------
+
+    def _set_state(self, state: str, message: str) -> None:
+        self._status.update(state=state, model=self.settings.model, message=message)
+        self.send_status()
+
+    def _generated(self, info: dict) -> None:
+        self._status.update(lastLatencyMs=info["latencyMs"], lastTokens=info["tokens"],
+                            lastStopReason=info["stopReason"], lastPromptTokens=info["promptTokens"])
+        self.send_status()
+
+    def send_status(self) -> None:
+        self.protocol.notify(STATUS_NOTIFICATION, dict(self._status))
+
+    def _supports_progress(self) -> bool:
+        window = self.client_capabilities.window if self.protocol.client_capabilities else None
+        return bool(window and window.work_done_progress)
+
+    def _progress_begin(self, title: str) -> None:
+        if not self._supports_progress():
+            return
+        token = f"code-llama-load-{uuid.uuid4()}"
+
+        async def begin() -> None:
+            try:
+                await self.work_done_progress.create_async(token)
+            except Exception as exc:  # the client refused the token: loading goes on without a bar
+                log.info("no progress bar: %s", exc)
+                return
+            self._progress_token = token
+            self.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, percentage=0))
+
+        self._progress_task = asyncio.ensure_future(begin())
+
+    def _progress_report(self, message: str, percentage: int | None) -> None:
+        token = self._progress_token
+        if token is not None:
+            self.work_done_progress.report(token, types.WorkDoneProgressReport(message=message, percentage=percentage))
+
+    def _progress_end(self, message: str) -> None:
+        token, self._progress_token = self._progress_token, None
+        if token is not None:
+            self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+
+    # -- requests --------------------------------------------------------------------------
+
+    def locate(self, uri: str, position: types.Position) -> tuple[Document, int]:
+        document = self.documents.get(uri)
+        encoding = str(self.workspace.position_encoding or "utf-16")
+        return document, document.offset_at(Position(position.line, position.character), encoding)
+
+    async def complete(self, uri: str, position: types.Position):
+        """The pipeline's suggestion, or None with a log line saying why not."""
+        try:
+            document, offset = self.locate(uri, position)
+            return document, await self.engine.complete(document, offset)
+        except (DocumentError, PositionError, CompletionSkipped) as exc:
+            self.log(f"no completion for {uri}: {exc}", types.MessageType.Warning)
+        except BackendError as exc:
+            log.info("no completion: %s", exc)
+        return None, None
+
+    def range_at(self, document: Document, start: int, end: int) -> types.Range:
+        encoding = str(self.workspace.position_encoding or "utf-16")
+        a, b = document.position_at(start, encoding), document.position_at(end, encoding)
+        return types.Range(types.Position(a.line, a.character), types.Position(b.line, b.character))
+
+
+server = CodeLlamaServer()
+
+
+@server.feature(types.INITIALIZE)
+def initialize(ls: CodeLlamaServer, params: types.InitializeParams) -> None:
+    text_document = params.capabilities.text_document
+    ls.client_has_inline_completion = bool(text_document and text_document.inline_completion is not None)
+    ls.apply_settings(params.initialization_options)
+
+
+@server.feature(types.INITIALIZED)
+def initialized(ls: CodeLlamaServer, params: types.InitializedParams) -> None:
+    ls.send_status()
+    ls.runtime.get()  # start loading the model now, off the event loop
+
+
+@server.feature(types.SHUTDOWN)
+async def shutdown(ls: CodeLlamaServer, params: None) -> None:
+    await ls.runtime.close()
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+def did_change_configuration(ls: CodeLlamaServer, params: types.DidChangeConfigurationParams) -> None:
+    ls.apply_settings(params.settings)
+    ls.runtime.get()  # reloads only if the model settings changed
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: CodeLlamaServer, params: types.DidOpenTextDocumentParams) -> None:
+    item = params.text_document
+    ls.documents.open(item.uri, item.text, item.version, item.language_id)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: CodeLlamaServer, params: types.DidChangeTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    try:
+        document = ls.documents.get(uri)
+    except DocumentError as exc:
+        ls.log(f"change ignored: {exc}", types.MessageType.Warning)
+        return
+    encoding = str(ls.workspace.position_encoding or "utf-16")
+    for change in params.content_changes:
+        if isinstance(change, types.TextDocumentContentChangePartial):
+            start, end = change.range.start, change.range.end
+            document.apply_change(change.text, Position(start.line, start.character),
+                                  Position(end.line, end.character), encoding)
+        else:
+            document.apply_change(change.text)
+    document.version = params.text_document.version
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+def did_close(ls: CodeLlamaServer, params: types.DidCloseTextDocumentParams) -> None:
+    ls.documents.close(params.text_document.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+async def inline_completion(ls: CodeLlamaServer, params: types.InlineCompletionParams):
+    document, completion = await ls.complete(params.text_document.uri, params.position)
+    if completion is None:
+        return types.InlineCompletionList(items=[])
+    return types.InlineCompletionList(items=[types.InlineCompletionItem(
+        insert_text=completion.text,
+        range=ls.range_at(document, completion.offset, completion.offset),
+    )])
+
+
+@server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[]))
+async def completion(ls: CodeLlamaServer, params: types.CompletionParams):
+    """Model items only for clients without inline completion, so nothing is generated twice."""
+    if ls.client_has_inline_completion:
+        return types.CompletionList(is_incomplete=False, items=[])
+    document, result = await ls.complete(params.text_document.uri, params.position)
+    if result is None:
+        return types.CompletionList(is_incomplete=True, items=[])
+    first_line = result.text.strip().splitlines()[0]
+    return types.CompletionList(is_incomplete=True, items=[types.CompletionItem(
+        label=first_line[:80],
+        kind=types.CompletionItemKind.Text,
+        detail="Code Llama",
+        text_edit=types.TextEdit(range=ls.range_at(document, result.offset, result.offset), new_text=result.text),
+        filter_text=first_line,
+        sort_text="0",
+    )])
+
+
+@server.feature(PROMPT_REQUEST)
+async def prompt(ls: CodeLlamaServer, params: Any):
+    """The exact prompt the model would see at a position (same object as the CLI's JSON)."""
+    try:
+        position_params = _converter.structure(_as_dict(params), types.TextDocumentPositionParams)
+        document, offset = ls.locate(position_params.text_document.uri, position_params.position)
+        ls.engine.check_allowed(document)
+        runtime = await ls.runtime.get()
+    except (DocumentError, PositionError, CompletionSkipped, BackendError) as exc:
+        ls.log(f"{PROMPT_REQUEST}: {exc}", types.MessageType.Warning)
+        raise ValueError(str(exc)) from exc
+    except Exception as exc:  # malformed params
+        raise ValueError(f"{PROMPT_REQUEST} expects TextDocumentPositionParams: {exc}") from exc
+    return build_prompt(document, offset, runtime.tokenizer, ls.settings, runtime.backend.device_type).to_json()
+
+
+def _as_dict(params: Any) -> Any:
+    if hasattr(params, "_asdict"):
+        return {k: _as_dict(v) for k, v in params._asdict().items()}
+    return params
+
+
+def serve_stdio() -> None:
+    server.start_io()
+
+
+def serve_tcp(port: int) -> None:
+    server.start_tcp("127.0.0.1", port)
+
+
+__all__ = ["CodeLlamaServer", "server", "serve_stdio", "serve_tcp"]

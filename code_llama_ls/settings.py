@@ -1,0 +1,115 @@
+"""The one typed, fully defaulted settings object.
+
+On the wire the keys are camelCase (``initializationOptions`` and
+``workspace/didChangeConfiguration`` under ``settings.codeLlama``). Updates are validated key by
+key: an unknown or invalid key produces a warning and keeps the previous value, so one typo never
+costs the user the rest of their configuration.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+BackendName = Literal["transformers"]
+DEFAULT_MODEL = "codellama/CodeLlama-7b-hf"
+CPU_CONTEXT_TOKENS = 4_096
+GPU_CONTEXT_TOKENS = 16_384
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        validate_assignment=True,
+        frozen=False,
+    )
+
+    model: str = Field(DEFAULT_MODEL, min_length=1, description="Hub id or local folder of the completion model.")
+    tokenizer: str | None = Field(None, description="Hub id or folder of the tokenizer; defaults to `model`.")
+    instruct_model: str | None = Field(None, description="Model for explain/ask/docstring/tests; defaults to `model`.")
+    backend: BackendName = Field("transformers", description="Where the model runs.")
+    url: str | None = Field(None, description="Base URL of a remote inference server (remote backends).")
+    api_key_env: str | None = Field(None, description="Name of the environment variable holding the remote API key.")
+    device: str = Field("auto", description="`auto` (cuda → mps → cpu), `cpu`, `cuda`, `cuda:N` or `mps`.")
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
+        "auto", description="Weights' dtype; `auto` picks bfloat16/float16 on GPUs and float32 on CPU."
+    )
+    max_context_tokens: int | None = Field(
+        None, ge=64, description=f"Prompt + completion tokens; default {CPU_CONTEXT_TOKENS} on CPU, {GPU_CONTEXT_TOKENS} on GPU."
+    )
+    max_new_tokens: int = Field(128, ge=1, le=4096, description="Most tokens one completion may generate.")
+    fim_mode: Literal["auto", "psm", "spm"] = Field("auto", description="Infilling order: prefix-suffix-middle or suffix-prefix-middle.")
+    prefix_ratio: float = Field(0.75, gt=0.0, lt=1.0, description="Share of the prompt budget reserved for text before the cursor.")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 is greedy decoding.")
+    enabled_languages: list[str] = Field(
+        default_factory=lambda: ["*"], description="languageIds that get completions; `*` for all."
+    )
+    ignore_patterns: list[str] = Field(
+        default_factory=list, description="Extra gitignore-style patterns of files kept out of prompts."
+    )
+    local_files_only: bool = Field(False, description="Never download; load only from the local cache or folder.")
+    log_prompts: bool = Field(False, description="Log prompt and completion text (off: logs never contain code).")
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        base = value.split(":", 1)[0]
+        if base not in {"auto", "cpu", "cuda", "mps"} or (":" in value and (base != "cuda" or not value.split(":", 1)[1].isdigit())):
+            raise ValueError("expected auto, cpu, cuda, cuda:N or mps")
+        return value
+
+    @property
+    def tokenizer_name(self) -> str:
+        return self.tokenizer or self.model
+
+    @property
+    def instruct_model_name(self) -> str:
+        return self.instruct_model or self.model
+
+    def context_tokens_for(self, device_type: str) -> int:
+        if self.max_context_tokens is not None:
+            return self.max_context_tokens
+        return CPU_CONTEXT_TOKENS if device_type == "cpu" else GPU_CONTEXT_TOKENS
+
+
+def merge_settings(current: Settings, changes: Any) -> tuple[Settings, list[str]]:
+    """Apply camelCase ``changes`` to ``current`` key by key.
+
+    Returns the new settings and one warning per rejected key; rejected keys keep their
+    previous value.
+    """
+    if changes is None:
+        return current, []
+    if not isinstance(changes, dict):
+        return current, [f"codeLlama settings must be an object, got {type(changes).__name__}; ignored"]
+    data = current.model_dump(by_alias=True)
+    known = set(data)
+    warnings: list[str] = []
+    for key, value in changes.items():
+        if key not in known:
+            warnings.append(f"unknown setting codeLlama.{key}; ignored")
+            continue
+        candidate = {**data, key: value}
+        try:
+            Settings.model_validate(candidate)
+        except ValidationError as exc:
+            reason = "; ".join(err["msg"] for err in exc.errors())
+            warnings.append(f"invalid value for codeLlama.{key} ({value!r}): {reason}; keeping {data[key]!r}")
+            continue
+        data = candidate
+    return Settings.model_validate(data), warnings
+
+
+def settings_table() -> str:
+    """The README's settings table, generated from the model so the two cannot drift."""
+    rows = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        annotation = str(field.annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
+        default = field.default_factory() if field.default_factory else field.default
+        default_text = "model-dependent" if default is None else repr(default).replace("'", '"')
+        rows.append(f"| `{to_camel(name)}` | `{annotation}` | `{default_text}` | {field.description} |")
+    return "\n".join(rows)
