@@ -60,7 +60,7 @@ class CodeLlamaServer(LanguageServer):
     # -- status and progress ---------------------------------------------------------------
 
     def _set_state(self, state: str, message: str) -> None:
-        self._status.update(state=state, model=self.settings.model, message=message)
+        self._status.update(state=state, message=message)
         self.send_status()
 
     def _generated(self, info: dict) -> None:
@@ -69,6 +69,7 @@ class CodeLlamaServer(LanguageServer):
         self.send_status()
 
     def send_status(self) -> None:
+        self._status["model"] = self.settings.model
         self.protocol.notify(STATUS_NOTIFICATION, dict(self._status))
 
     def _supports_progress(self) -> bool:
