@@ -30,7 +30,6 @@ from meta_reference import (  # noqa: E402
 )
 
 from code_llama_ls.prompts.fim import (  # noqa: E402
-    SPECIAL_TOKENS_PER_PROMPT,
     Budget,
     BudgetError,
     assemble,
@@ -38,6 +37,7 @@ from code_llama_ls.prompts.fim import (  # noqa: E402
 )
 
 SEED = 7_2026
+STRUCTURAL_TOKENS = 4  # BOS, ▁<PRE>, ▁<SUF>, ▁<MID> (spelled out, not read from fim.py)
 N_CASES = 400
 
 
@@ -111,7 +111,7 @@ def _random_cases(n: int, seed: int):
                 text = tabs_for_indent(text)
                 cursor = _cursor(rng, text)
         max_context = rng.choice([24, 48, 64, 128, 200, 256, 512, 1024, 2048])
-        max_new = rng.randint(0, max_context - SPECIAL_TOKENS_PER_PROMPT - 1)
+        max_new = rng.randint(0, max_context - STRUCTURAL_TOKENS - 1)
         if rng.random() < 0.6:  # usually a realistic share of the context
             max_new = min(max_new, rng.randint(0, max(1, max_context // 4)))
         ratio = rng.choice([0.0, 0.1, 0.25, 0.5, 0.6, 0.75, 0.9, 1.0, round(rng.random(), 3)])
@@ -135,7 +135,7 @@ def _next_line_end(text: str, pos: int) -> int:
 
 def _check(tok, ref, before: str, after: str, budget: Budget, mode: str, name: str = "") -> dict:
     prompt = build_infill_prompt(tok, before, after, budget, mode)
-    available = budget.max_context_tokens - budget.max_new_tokens - SPECIAL_TOKENS_PER_PROMPT
+    available = budget.max_context_tokens - budget.max_new_tokens - STRUCTURAL_TOKENS
     prefix_share = int(available * budget.prefix_ratio)
     suffix_share = available - prefix_share
     where = f"case {name}: {budget}, {mode}, prefix {prompt.prefix[:60]!r}…, suffix …{prompt.suffix[-60:]!r}"
@@ -223,7 +223,7 @@ def test_unused_suffix_share_goes_to_the_prefix(tok, ref, ratio, mode):
     text = _long_document()
     before, after = text[: len(text) // 2], "\n)\n"
     budget = Budget(512, 64, ratio)
-    available = 512 - 64 - SPECIAL_TOKENS_PER_PROMPT
+    available = 512 - 64 - STRUCTURAL_TOKENS
     result = _check(tok, ref, before, after, budget, mode)
     prompt = result["prompt"]
     assert prompt.suffix == after
@@ -238,7 +238,7 @@ def test_unused_prefix_share_goes_to_the_suffix(tok, ref, ratio, mode):
     text = _long_document()
     before, after = "import os\n\n", text
     budget = Budget(512, 64, ratio)
-    available = 512 - 64 - SPECIAL_TOKENS_PER_PROMPT
+    available = 512 - 64 - STRUCTURAL_TOKENS
     result = _check(tok, ref, before, after, budget, mode)
     prompt = result["prompt"]
     assert prompt.prefix == before
@@ -251,7 +251,7 @@ def test_both_sides_long_split_by_ratio(tok, ref, ratio):
     text = _long_document()
     cursor = text.index("\n", len(text) // 2) + 1
     budget = Budget(1024, 64, ratio)
-    available = 1024 - 64 - SPECIAL_TOKENS_PER_PROMPT
+    available = 1024 - 64 - STRUCTURAL_TOKENS
     result = _check(tok, ref, text[:cursor], text[cursor:], budget, "psm")
     prompt = result["prompt"]
     assert result["prefix_cut"] and result["suffix_cut"]

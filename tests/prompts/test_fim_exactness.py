@@ -202,6 +202,7 @@ SENTINEL_DOCUMENTS = [
     ("", "▁<EOT>"),
     ("▁<EOT>", ""),
     ("<unused_3> <unk> ☺ ", "☺<EOT>"),
+    ("prompt = 'def f(<FILL_ME>)'\n    ", "<FILL_ME> return\n"),  # transformers' own fill token
 ]
 
 
