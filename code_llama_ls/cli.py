@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     overhead = bench_commands.add_parser("overhead", help="server-side time per request, by stage")
     overhead.add_argument("--requests", type=int, default=200)
     overhead.add_argument("--lines", type=int, default=10_000)
+    overhead.add_argument("--max-new-tokens", type=int, default=16)
     overhead.add_argument("--json", action="store_true")
     return parser
 

@@ -178,7 +178,7 @@ class CompletionEngine:
             "postprocess": (finished - generated) * 1000,
         }
         info = {"latencyMs": round((finished - started) * 1000, 1), "tokens": tokens, "stopReason": reason,
-                "promptTokens": len(prompt.ids)}
+                "promptTokens": len(prompt.ids), "timingsMs": timings}
         self._on_generated(info)
         log.info("generated %d tokens in %.0f ms (%s)", tokens, info["latencyMs"], reason)
         if settings.log_prompts:

@@ -132,9 +132,11 @@ def _break_length(text: str, end: int) -> int:
 def _lines_backward(text: str) -> Iterator[str]:
     """Lines of ``text`` with their breaks, nearest the cursor first, read lazily from the end."""
     end = len(text)
+    has_cr = "\r" in text  # most files have none: skip a backward scan of the whole text per line
     while end > 0:
         content_end = end - _break_length(text, end)
-        start = max(text.rfind("\n", 0, content_end), text.rfind("\r", 0, content_end)) + 1
+        newline = text.rfind("\n", 0, content_end)
+        start = (max(newline, text.rfind("\r", newline + 1, content_end)) if has_cr else newline) + 1
         yield text[start:end]
         end = start
 
