@@ -23,7 +23,7 @@ def completion_scope(document: Document, offset: int) -> Scope:
     line_start = _line_start(text, offset)
     if text[line_start:offset].strip():
         return "line"  # the cursor line already has code before the cursor
-    opener = _last_code_char(text, line_start)
+    opener = _last_code_char(document, line_start)
     if opener is None or text[opener] not in BLOCK_OPENERS or not _is_token(document, opener):
         return "line"
     following = _first_code_char(text, line_end)
@@ -45,8 +45,15 @@ def _line_end(text: str, offset: int) -> int:
     return min(ends) if ends else len(text)
 
 
-def _last_code_char(text: str, before: int) -> int | None:
+def _last_code_char(document: Document, before: int) -> int | None:
+    """The last non-space character before ``before``, skipping comments the tree knows of."""
+    text = document.text
     index = len(text[:before].rstrip()) - 1
+    while index >= 0:
+        comment = _node_at(document, index)
+        if comment is None or comment.type != "comment":
+            break
+        index = len(text[:_offset_of_byte(text, comment.start_byte)].rstrip()) - 1
     return index if index >= 0 else None
 
 
@@ -64,6 +71,19 @@ def _is_token(document: Document, offset: int) -> bool:
     """True where tree-sitter sees an opener token at ``offset`` (plain text: trust the text)."""
     if document.tree is None:
         return True
-    byte = offset if document.text.isascii() else len(document.text[:offset].encode("utf-8", "surrogatepass"))
-    node = document.tree.root_node.descendant_for_byte_range(byte, byte + 1)
+    node = _node_at(document, offset)
     return node is not None and node.type in BLOCK_OPENERS
+
+
+def _node_at(document: Document, offset: int):
+    """The smallest syntax node covering the character at ``offset`` (None for plain text)."""
+    if document.tree is None:
+        return None
+    byte = offset if document.text.isascii() else len(document.text[:offset].encode("utf-8", "surrogatepass"))
+    return document.tree.root_node.descendant_for_byte_range(byte, byte + 1)
+
+
+def _offset_of_byte(text: str, byte: int) -> int:
+    if text.isascii():
+        return byte
+    return len(text.encode("utf-8", "surrogatepass")[:byte].decode("utf-8", "surrogatepass"))
