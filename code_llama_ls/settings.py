@@ -111,5 +111,6 @@ def settings_table() -> str:
         annotation = str(field.annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
         default = field.default_factory() if field.default_factory else field.default
         default_text = "model-dependent" if default is None else repr(default).replace("'", '"')
+        annotation = annotation.replace("|", "\\|")  # a bare "|" would split the Markdown cell
         rows.append(f"| `{to_camel(name)}` | `{annotation}` | `{default_text}` | {field.description} |")
     return "\n".join(rows)
