@@ -46,7 +46,7 @@ KEPT_DUNDERS = frozenset({
     "__next__", "__aiter__", "__anext__", "__getitem__", "__setitem__", "__len__", "__contains__",
     "__post_init__",
 })
-_NOISE = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | {"self", "cls"}
+_NOISE = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | {"self", "cls"}
 _SCOPE_TYPES = {"function_definition", "class_definition"}
 _COMPOUND = frozenset({
     "function_definition", "class_definition", "decorated_definition", "if_statement", "elif_clause",
@@ -621,7 +621,9 @@ class PythonSupport:
         cursor = QueryCursor(NAMES_QUERY)
         cursor.set_byte_range(start_byte, end_byte)
         best: dict[tuple[str, ...], tuple[int, int, int]] = {}
-        bound: set[str] = set()  # names the range itself binds (parameters, assignments, loops)
+        bound: set[str] = set()  # local names: parameters, assignments, loop targets …
+        functions = [s for s in self.scopes(tree, source, end_byte) if s.kind in {"function", "method"}]
+        local_from = functions[-1].start_byte if functions else 1 << 62  # … of the cursor's function
         for node in cursor.captures(tree.root_node).get("name", []):
             if node.start_byte < start_byte or node.end_byte >= end_byte:
                 continue
@@ -633,21 +635,24 @@ class PythonSupport:
                 if parent.start_byte != node.start_byte:
                     continue  # the member part: the chain from the root covers it
             elif ptype in _PARAMETER_PARENTS:
-                bound.add(_text(source, node))
+                if node.start_byte >= local_from:
+                    bound.add(_text(source, node))
                 continue
             elif ptype in _NOT_REFERENCES:
                 continue
             elif ptype in _NAMED_BY_FIELD and parent.child_by_field_name("name") == node:
-                if ptype != "keyword_argument":
+                if ptype in {"default_parameter", "typed_default_parameter"} and node.start_byte >= local_from:
                     bound.add(_text(source, node))
                 continue
             elif ptype in _BINDING_PARENTS and parent.child_by_field_name("left") == node:
-                bound.add(_text(source, node))
+                if node.start_byte >= local_from:
+                    bound.add(_text(source, node))
                 continue
             elif ptype in _BINDING_LISTS:
                 grand = parent.parent
                 if grand is not None and grand.type in _BINDING_PARENTS and grand.child_by_field_name("left") == parent:
-                    bound.add(_text(source, node))
+                    if node.start_byte >= local_from:
+                        bound.add(_text(source, node))
                     continue
             parts = [_text(source, node)]
             current = node

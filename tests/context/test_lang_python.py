@@ -473,3 +473,26 @@ def test_stdlib_definitions_without_importing(project) -> None:
     assert join.skeleton.startswith("def join(")
     # only files were read: nothing of what was resolved got imported
     assert all(p.suffix in {".py", ".pyi"} for p in ws.parsed_paths)
+
+
+def test_references_scope_aware_local_names() -> None:
+    text = textwrap.dedent("""
+        import getopt, warnings
+        from gettext import gettext as _
+        class Parser:
+            def __init__(self, warnings=None):
+                self.warnings = warnings
+            def getopt(self, args):
+                opts = getopt.getopt(args, "")
+                with warnings.catch_warnings():
+                    label = _("usage")
+                    opts.sort()
+                |
+        """)
+    parsed, offset = _at(text)
+    cursor_line = text[:text.index("|")].count("\n")
+    parts = [r.parts for r in PY.references(parsed.tree, parsed.source, 0, offset, cursor_line)]
+    assert ("getopt", "getopt") in parts  # the method's own name does not shadow the module inside it
+    assert ("warnings", "catch_warnings") in parts  # another method's parameter does not either
+    assert ("_",) in parts
+    assert ("opts", "sort") not in parts and ("args",) not in parts
