@@ -14,6 +14,18 @@ from code_llama_ls.completion.postprocess import (
 )
 
 LINE_END = CursorContext(line_suffix="", scope="line")
+
+
+def accepted(result, line_suffix: str) -> str | None:
+    """The rest of the cursor's line once the suggestion is accepted.
+
+    A suggestion is its text, inserted at the cursor, or an object with ``text`` and
+    ``replace_end`` (how many characters after the cursor it replaces).
+    """
+    if result is None:
+        return None
+    text, replace_end = getattr(result, "text", result), getattr(result, "replace_end", 0)
+    return text + line_suffix[replace_end:]
 BLOCK = CursorContext(line_suffix="", scope="block")
 
 
@@ -32,7 +44,8 @@ def test_the_first_sentinel_wins():
 
 def test_single_line_mid_line():
     cursor = CursorContext(line_suffix=")", scope="line")
-    assert postprocess("base, name)\n    more = 1\n", cursor) == "base, name"
+    # One line, and the ")" already after the cursor is not doubled.
+    assert accepted(postprocess("base, name)\n    more = 1\n", cursor), ")") == "base, name)"
     assert postprocess("base, name\r\nmore", CursorContext(line_suffix="", scope="line")) == "base, name"
 
 
@@ -53,7 +66,8 @@ def test_echo_of_the_rest_of_the_line_is_dropped():
     assert drop_echoed_line_suffix("a, b):  ", "):") == "a, b"
     assert drop_echoed_line_suffix("a, b", ")") == "a, b"
     assert drop_echoed_line_suffix("a, b)", "   ") == "a, b)"
-    assert postprocess("x, y)", CursorContext(line_suffix=")  ", scope="line")) == "x, y"
+    assert accepted(postprocess("x, y)", CursorContext(line_suffix=")  ", scope="line")), ")  ").rstrip() == "x, y)"
+    assert accepted(postprocess("y + z", CursorContext(line_suffix=" + z", scope="line")), " + z") == "y + z"
     # Only an echo and nothing new: nothing to show.
     assert postprocess(")", CursorContext(line_suffix=")", scope="line")) is None
 

