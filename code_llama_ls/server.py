@@ -190,7 +190,7 @@ async def inline_completion(ls: CodeLlamaServer, params: types.InlineCompletionP
         return types.InlineCompletionList(items=[])
     return types.InlineCompletionList(items=[types.InlineCompletionItem(
         insert_text=completion.text,
-        range=ls.range_at(document, completion.offset, completion.offset),
+        range=ls.range_at(document, completion.offset, completion.offset + completion.replace_end),
     )])
 
 

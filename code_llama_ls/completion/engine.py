@@ -42,6 +42,7 @@ class Completion:
     tokens: int
     stop_reason: str
     timings_ms: dict[str, float]
+    replace_end: int = 0  # characters after the cursor, on its line, that the text replaces
 
 
 @dataclass
@@ -149,8 +150,7 @@ class CompletionEngine:
         started = time.perf_counter()
         # Snapshot what the pipeline needs: the document may change while we generate.
         scope = completion_scope(document, offset)
-        line_end = document.text.find("\n", offset)
-        line_suffix = document.text[offset: len(document.text) if line_end == -1 else line_end].rstrip("\r")
+        cursor = CursorContext.at(document, offset, scope)
         prompt = build_prompt(document, offset, runtime.tokenizer, settings, runtime.backend.device_type)
         prompt_done = time.perf_counter()
         if settings.log_prompts:
@@ -170,7 +170,7 @@ class CompletionEngine:
             reason = "line_end"
         generated = time.perf_counter()
 
-        text = postprocess(raw, CursorContext(line_suffix=line_suffix, scope=scope))
+        text = postprocess(raw, cursor)
         finished = time.perf_counter()
         timings = {
             "prompt": (prompt_done - started) * 1000,
@@ -185,7 +185,7 @@ class CompletionEngine:
             log.info("completion: raw=%r shown=%r", raw, text)
         if reason == "cancelled" or text is None:
             return None
-        return Completion(text, offset, tokens, reason, timings)
+        return Completion(text.text, offset, tokens, reason, timings, text.replace_end)
 
 
 __all__ = ["BackendError", "Completion", "CompletionEngine", "CompletionSkipped", "Runtime", "build_prompt"]

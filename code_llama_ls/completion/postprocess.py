@@ -1,22 +1,105 @@
 """Turning raw model output into a suggestion worth showing.
 
-Each filter is a small pure function; ``postprocess`` chains them. A suggestion that comes out
-empty is dropped rather than shown.
+Each filter is a small pure function of text and a :class:`CursorContext` (a snapshot of what
+the document looked like around the cursor when the request came); ``postprocess`` chains them:
+
+1. cut at the first sentinel (``<EOT>`` …);
+2. limit to the scope: one line, or a block cut where it closes the block holding the cursor
+   (brace balance; in Python also the first line indented less than the block);
+3. cut repetition loops (a line or short block repeated three times, a run of text repeating
+   to the end of the last line) after their first occurrence;
+4. drop lines that echo the document's next lines;
+5. drop trailing whitespace and blank lines;
+6. a rest of line made only of closing brackets, quotes or punctuation that the suggestion ends
+   with is replaced (``replace_end``) rather than duplicated; any other echo of the rest of the
+   line is cut from the suggestion;
+7. a suggestion that adds tree-sitter ERROR/MISSING nodes to the code around the cursor is cut
+   to its longest leading part that adds none;
+8. CRLF documents get CRLF suggestions.
+
+A suggestion that comes out empty is dropped rather than shown.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import cache
 
-from code_llama_ls.context.syntax import Scope
+from tree_sitter import Parser
+
+from code_llama_ls.context.languages import PLAIN_TEXT, grammar
+from code_llama_ls.context.syntax import INDENTED_LANGUAGES, Scope, block_is_closed, completion_scope
+from code_llama_ls.documents import Document
 
 SENTINEL_TEXTS = ("▁<EOT>", "<EOT>", "▁<PRE>", "<PRE>", "▁<SUF>", "<SUF>", "▁<MID>", "<MID>", "</s>", "<s>")
+CLOSING_PUNCTUATION = frozenset(")]}\"'`;,:")
+NEXT_LINES = 40  # how many of the document's lines after the cursor's line are kept for echo checks
+WINDOW_CHARS = 32_000  # largest syntax node around the cursor re-parsed with a suggestion in it
+MAX_SYNTAX_PARSES = 48  # budget of trial parses when cutting a suggestion to a clean leading part
+_OPENERS = {"(": ")", "[": "]", "{": "}"}
+_CLOSERS = {v: k for k, v in _OPENERS.items()}
+_CHAR_LITERAL = re.compile(r"'(?:\\.[^'\n]{0,9}|[^\\'\n])'")
+_INLINE_LOOPS = (re.compile(r"(.{3,}?)\1{4,}$"), re.compile(r"(.{10,}?)\1{2,}$"))
+_WORD = re.compile(r"\w")
+_CODE = re.compile(r"\S")
+_CODE_BYTES = re.compile(rb"\S")
+_REPEATED_BLOCK_LINES = 8
+_INLINE_LOOP_CHARS = 1_000
+
+
+@dataclass(frozen=True, eq=False)
+class Suggestion:
+    """What to show: ``text`` inserted at the cursor, replacing the ``replace_end`` characters
+    after the cursor on its line (a range cursor → cursor + ``replace_end``)."""
+
+    text: str
+    replace_end: int = 0
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Suggestion):
+            return (self.text, self.replace_end) == (other.text, other.replace_end)
+        if isinstance(other, str):  # a plain insertion is its text
+            return self.replace_end == 0 and self.text == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.text) if self.replace_end == 0 else hash((self.text, self.replace_end))
 
 
 @dataclass(frozen=True)
 class CursorContext:
+    """The document around the cursor, as it was when the completion was requested."""
+
     line_suffix: str  # the rest of the cursor's line, after the cursor
     scope: Scope
+    line_prefix: str = ""  # the cursor's line before the cursor
+    language: str = PLAIN_TEXT
+    next_lines: tuple[str, ...] = ()  # the document's lines after the cursor's line (a few dozen)
+    block_closed: bool = True  # the document already closes the bracket block holding the cursor
+    crlf: bool = False  # the document's line breaks are "\r\n"
+    window: tuple[str, str] | None = None  # syntax window: its text before and after the cursor
+
+    @classmethod
+    def at(cls, document: Document, offset: int, scope: Scope | None = None) -> CursorContext:
+        """Snapshot what post-processing needs (the document may change while the model runs)."""
+        text = document.text
+        position = document.position_at(offset, "utf-32")
+        line_start, line_end = document.line_range(position.line)
+        last_line = min(document.line_count, position.line + 1 + NEXT_LINES)
+        return cls(
+            line_suffix=text[offset:line_end],
+            scope=completion_scope(document, offset) if scope is None else scope,
+            line_prefix=text[line_start:offset],
+            language=document.language,
+            next_lines=tuple(document.line_text(n) for n in range(position.line + 1, last_line)),
+            block_closed=block_is_closed(document, offset),
+            crlf=_uses_crlf(text, line_start, line_end),
+            window=_syntax_window(document, offset),
+        )
+
+
+# -- the filters ------------------------------------------------------------------------------
 
 
 def cut_at_sentinel(text: str) -> str:
@@ -25,22 +108,382 @@ def cut_at_sentinel(text: str) -> str:
     return text if cut == -1 else text[:cut].rstrip(" ")
 
 
-def limit_to_scope(text: str, scope: Scope) -> str:
+def limit_to_scope(text: str, scope: Scope, cursor: CursorContext | None = None) -> str:
+    """One line; or a block, cut where it closes the block that holds the cursor."""
     if scope == "line":
         return text.split("\n", 1)[0].rstrip("\r")
+    if cursor is not None:
+        text = cut_at_block_close(text, cursor)
+        if cursor.language in INDENTED_LANGUAGES:
+            text = cut_at_dedent(text, cursor.line_prefix)
     return text.rstrip()
 
 
-def drop_echoed_line_suffix(text: str, line_suffix: str) -> str:
-    """The model repeated what already follows the cursor on this line: keep only what is new."""
-    rest = line_suffix.strip()
-    if rest and text.rstrip().endswith(rest):
-        return text.rstrip()[: -len(rest)]
+def cut_at_block_close(text: str, cursor: CursorContext) -> str:
+    """Brace balance: the first closer with no opener in the suggestion closes the cursor's block.
+
+    Where the document already has that closer, the suggestion stops before it (before its line
+    when nothing precedes it there); where it does not, the suggestion keeps the closer's line
+    and stops after it.
+    """
+    scan = _Scanner(cursor.language)
+    scan.feed(text)
+    index = scan.first_unopened
+    if index is None:
+        return text
+    if not cursor.block_closed:
+        end = text.find("\n", index)
+        return text if end == -1 else text[:end]
+    line_start = text.rfind("\n", 0, index) + 1
+    return text[:line_start] if not text[line_start:index].strip() else text[:index]
+
+
+def cut_at_dedent(text: str, line_prefix: str) -> str:
+    """Python: the block ends at the first line indented less than it (module level: never)."""
+    lines = text.split("\n")
+    if line_prefix.strip():
+        block_indent = _indent_width(line_prefix)  # after "foo(": the statement's own indentation
+    else:
+        first = next((n for n, line in enumerate(lines) if line.strip()), None)
+        if first is None:
+            return text
+        block_indent = _indent_width(lines[first]) + (len(line_prefix) if first == 0 else 0)
+    for n in range(1, len(lines)):
+        if lines[n].strip() and _indent_width(lines[n]) < block_indent:
+            return "\n".join(lines[:n])
     return text
 
 
-def postprocess(raw: str, cursor: CursorContext) -> str | None:
-    text = cut_at_sentinel(raw)
-    text = limit_to_scope(text, cursor.scope)
-    text = drop_echoed_line_suffix(text, cursor.line_suffix)
-    return text if text.strip() else None
+def drop_repetition(text: str) -> str:
+    """Cut a loop after its first occurrence: a line or a block of up to eight lines repeated
+    three times in a row, or a run of text repeating to the end of the last line."""
+    lines = text.split("\n")
+    code = [n for n, line in enumerate(lines) if line.strip()]
+    rows = [lines[n].rstrip() for n in code]
+    cut = None
+    for start in range(len(rows)):
+        for size in range(1, _REPEATED_BLOCK_LINES + 1):
+            if start + 3 * size > len(rows):
+                break
+            block = rows[start:start + size]
+            if block == rows[start + size:start + 2 * size] == rows[start + 2 * size:start + 3 * size] \
+                    and any(_WORD.search(row) for row in block):
+                cut = code[start + size - 1]
+                break
+        if cut is not None:
+            lines = lines[:cut + 1]
+            break
+    last = lines[-1]
+    tail_start = max(0, len(last) - _INLINE_LOOP_CHARS)
+    for pattern in _INLINE_LOOPS:
+        match = pattern.search(last, tail_start)
+        if match and _WORD.search(match.group(1)):
+            lines[-1] = last[:match.start() + len(match.group(1))]
+            break
+    return "\n".join(lines)
+
+
+def drop_echoed_next_lines(text: str, cursor: CursorContext) -> str:
+    """Cut the suggestion where it starts repeating the document's next lines.
+
+    Lines compare with their indentation (a ``}`` closing an inner block is not the ``}`` that
+    follows in the document); a match needs the document's next three code lines, or all of
+    the suggestion's remaining lines if fewer.
+    """
+    following = [line.rstrip() for line in cursor.next_lines if line.strip()]
+    if not following:
+        return text
+    lines = text.split("\n")
+    whole_first_line = not cursor.line_prefix.strip()
+    rows = [(n, (cursor.line_prefix + line if n == 0 else line).rstrip())
+            for n, line in enumerate(lines) if line.strip() and (n > 0 or whole_first_line)]
+    for k, (n, _) in enumerate(rows):
+        rest = [row for _, row in rows[k:]]
+        count = min(len(rest), 3, len(following))
+        if rest[:count] == following[:count]:
+            return "\n".join(lines[:n]).rstrip()
+    return text
+
+
+def trim_trailing_whitespace(text: str, line_suffix: str = "") -> str:
+    """No trailing spaces and no trailing blank lines; the last line keeps its spaces where it
+    is inserted before more code on the cursor's line (``a + |b``)."""
+    lines = text.split("\n")
+    last = lines[-1]
+    lines = [line.rstrip() for line in lines]
+    if len(lines) == 1 and line_suffix.strip():
+        lines[-1] = last
+    while len(lines) > 1 and not lines[-1]:
+        lines.pop()
+    return "\n".join(lines)
+
+
+def replace_closing_rest(text: str, cursor: CursorContext) -> Suggestion | None:
+    """A rest of line of closers (``)``, ``"]``, ``);`` …) that the suggestion ends with too is
+    replaced, not duplicated: the suggestion's range covers it. Only where the suggestion's own
+    closers close what was open at the cursor (``foo(x)`` in ``print(|)`` closes its own ``(``)."""
+    rest = cursor.line_suffix.rstrip()
+    if not rest or not set(rest) <= CLOSING_PUNCTUATION | {" ", "\t"} or "\n" in text:
+        return None
+    for size in range(len(rest), 0, -1):
+        closers = rest[:size]
+        if closers[-1].isspace() or not text.endswith(closers):
+            continue
+        if _neutral(cursor.language, cursor.line_prefix, text[:-size]):
+            return Suggestion(text, size)
+    return None
+
+
+def drop_echoed_line_suffix(text: str, line_suffix: str, line_prefix: str = "",
+                            language: str = PLAIN_TEXT) -> str:
+    """The model repeated what already follows the cursor on this line: keep only what is new.
+
+    Only where what stays leaves brackets and strings as the cursor found them, so ``foo(x)``
+    before ``x)`` is not cut to ``foo(``.
+    """
+    rest = line_suffix.strip()
+    stripped = text.rstrip()
+    if not rest or not stripped.endswith(rest):
+        return text
+    head = stripped[: -len(rest)]
+    if line_suffix[:1].isspace():
+        head = head.rstrip()
+    return head if _neutral(language, line_prefix, head) else text
+
+
+def check_syntax(suggestion: Suggestion, cursor: CursorContext) -> Suggestion | None:
+    """Reject a suggestion that adds ERROR/MISSING nodes to the code around the cursor; keep its
+    longest leading part (by line, then by character at token boundaries) that adds none.
+
+    A suggestion may end by opening a bracket (``if (x) {``) that the user fills next: that
+    bracket is closed for the check.
+    """
+    if cursor.window is None or grammar(cursor.language) is None:
+        return suggestion
+    before, after = cursor.window
+    baseline = _error_count(cursor.language, before + after)
+    parses = 0
+
+    def clean(text: str, replace_end: int) -> bool:
+        nonlocal parses
+        parses += 1
+        code = before + text + _closers_left_open(cursor.language, text) + after[replace_end:]
+        return _error_count(cursor.language, code) <= baseline
+
+    if clean(suggestion.text, suggestion.replace_end):
+        return suggestion
+    for part in _leading_parts(suggestion.text):
+        if parses >= MAX_SYNTAX_PARSES:
+            break
+        if clean(part, 0):
+            return Suggestion(part)
+    return None
+
+
+def postprocess(raw: str, cursor: CursorContext) -> Suggestion | None:
+    text = raw.replace("\r\n", "\n")
+    text = cut_at_sentinel(text)
+    text = limit_to_scope(text, cursor.scope, cursor)
+    text = drop_repetition(text)
+    text = drop_echoed_next_lines(text, cursor)
+    text = trim_trailing_whitespace(text, cursor.line_suffix)
+    if not text.strip():
+        return None
+    suggestion = replace_closing_rest(text, cursor) or Suggestion(
+        drop_echoed_line_suffix(text, cursor.line_suffix, cursor.line_prefix, cursor.language))
+    if not suggestion.text.strip():
+        return None
+    suggestion = check_syntax(suggestion, cursor)
+    if suggestion is None or not suggestion.text.strip() \
+            or suggestion.text == cursor.line_suffix[:suggestion.replace_end]:
+        return None  # nothing left, or only what is already there
+    if cursor.crlf:
+        suggestion = Suggestion(suggestion.text.replace("\n", "\r\n"), suggestion.replace_end)
+    return suggestion
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+class _Scanner:
+    """Brackets outside strings and comments, roughly per language, one character at a time.
+
+    ``state`` is what the rest of a line depends on: open brackets, closers of brackets opened
+    before the scanned text, and the string or comment the scan ends in.
+    """
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        self.line_comment = "#" if language in INDENTED_LANGUAGES else (None if language == PLAIN_TEXT else "//")
+        self.block_comments = language not in INDENTED_LANGUAGES and language != PLAIN_TEXT
+        if language in INDENTED_LANGUAGES:
+            self.quotes: tuple[str, ...] = ('"""', "'''", '"', "'")
+        elif language in ("javascript", "typescript", "typescriptreact"):
+            self.quotes = ('"', "'", "`")
+        elif language == "go":
+            self.quotes = ('"', "`")
+        else:
+            self.quotes = ('"',) if language != PLAIN_TEXT else ('"', "'")
+        self.char_literals = self.language in ("rust", "go", "java", "c", "cpp")
+        self.stack: list[str] = []
+        self.unopened: list[str] = []
+        self.quote: str | None = None
+        self.in_block_comment = False
+        self.first_unopened: int | None = None
+
+    @property
+    def state(self) -> tuple:
+        return tuple(self.stack), tuple(self.unopened), self.quote, self.in_block_comment
+
+    def feed(self, text: str) -> _Scanner:
+        i, n = 0, len(text)
+        while i < n:
+            ch = text[i]
+            if self.in_block_comment:
+                end = text.find("*/", i)
+                i, self.in_block_comment = (n, True) if end == -1 else (end + 2, False)
+                continue
+            if self.quote is not None:
+                if ch == "\\" and self.quote != "`":
+                    i += 2
+                elif text.startswith(self.quote, i):
+                    i += len(self.quote)
+                    self.quote = None
+                else:
+                    if ch == "\n" and self.quote in ('"', "'"):
+                        self.quote = None  # an unterminated one-line string ends with its line
+                    i += 1
+                continue
+            if self.line_comment and text.startswith(self.line_comment, i):
+                end = text.find("\n", i)
+                i = n if end == -1 else end
+                continue
+            if self.block_comments and text.startswith("/*", i):
+                self.in_block_comment = True
+                i += 2
+                continue
+            if ch == "'" and self.char_literals:
+                match = _CHAR_LITERAL.match(text, i)
+                i = match.end() if match else i + 1  # no literal: a Rust lifetime, a C++14 digit mark
+                continue
+            quote = next((q for q in self.quotes if text.startswith(q, i)), None)
+            if quote is not None:
+                self.quote = quote
+                i += len(quote)
+                continue
+            if ch in _OPENERS:
+                self.stack.append(ch)
+            elif ch in _CLOSERS:
+                if self.stack:
+                    self.stack.pop()
+                else:
+                    self.unopened.append(ch)
+                    if self.first_unopened is None:
+                        self.first_unopened = i
+            i += 1
+        return self
+
+
+def _neutral(language: str, line_prefix: str, inserted: str) -> bool:
+    """Whether ``inserted`` leaves brackets and strings as the cursor found them."""
+    return _Scanner(language).feed(line_prefix).state == _Scanner(language).feed(line_prefix + inserted).state
+
+
+def _closers_left_open(language: str, text: str) -> str:
+    """The closers of brackets the suggestion opens at its very end (``if (x) {`` → ``}``)."""
+    stripped = text.rstrip()
+    if not stripped or stripped[-1] not in _OPENERS:
+        return ""
+    scan = _Scanner(language).feed(stripped)
+    if not scan.stack or scan.quote is not None or scan.in_block_comment:
+        return ""
+    return "".join(_OPENERS[ch] for ch in reversed(scan.stack))
+
+
+def _leading_parts(text: str):
+    """Shorter and shorter leading parts: whole lines, then the first line at token boundaries."""
+    seen = {text}
+    lines = text.split("\n")
+    candidates = ["\n".join(lines[:n]).rstrip() for n in range(len(lines) - 1, 0, -1)]
+    first = lines[0]
+    candidates += [first[:i].rstrip() for i in range(len(first) - 1, 0, -1)
+                   if not (first[i - 1].isalnum() or first[i - 1] == "_") or not (first[i].isalnum() or first[i] == "_")]
+    for candidate in candidates:
+        if candidate.strip() and candidate not in seen:
+            seen.add(candidate)
+            yield candidate
+
+
+@cache
+def _parser(language: str) -> Parser | None:
+    lang = grammar(language)
+    return Parser(lang) if lang is not None else None
+
+
+def _error_count(language: str, code: str) -> int:
+    parser = _parser(language)
+    if parser is None:
+        return 0
+    root = parser.parse(code.encode("utf-8", "surrogatepass")).root_node
+    count, stack = 0, [root]
+    while stack:
+        node = stack.pop()
+        if node.is_error or node.is_missing:
+            count += 1
+        if node.has_error:
+            stack.extend(node.children)
+    return count
+
+
+def _indent_width(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def _uses_crlf(text: str, line_start: int, line_end: int) -> bool:
+    if line_end < len(text):
+        return text.startswith("\r\n", line_end)
+    return line_start >= 2 and text[line_start - 2:line_start] == "\r\n"
+
+
+def _syntax_window(document: Document, offset: int) -> tuple[str, str] | None:
+    """The code around the cursor that a suggestion is checked in: the cursor's line within the
+    largest syntax node holding the cursor up to ``WINDOW_CHARS`` (usually its top-level
+    definition); between top-level nodes, the one before the cursor and the one after it."""
+    tree = document.tree
+    if tree is None:
+        return None
+    text = document.text
+    source = None if text.isascii() else text.encode("utf-8", "surrogatepass")
+    data = text if source is None else source  # indexed by tree-sitter's byte offsets
+    byte = offset if source is None else len(text[:offset].encode("utf-8", "surrogatepass"))
+    line_start_offset, line_end_offset = document.line_range(document.position_at(offset, "utf-32").line)
+    start = byte - _size(text[line_start_offset:offset], source is None)
+    end = byte + _size(text[offset:line_end_offset], source is None)
+    root = tree.root_node
+    node = root.descendant_for_byte_range(byte, byte)
+    if node is not None and node.parent is not None:
+        nodes = []
+        while node.parent is not None and node.end_byte - node.start_byte <= WINDOW_CHARS:
+            nodes, node = [node], node.parent
+    else:  # between top-level nodes: the last one before the cursor and the first one after it
+        before = len(data[:byte].rstrip()) - 1
+        after = _CODE.search(data, byte) if source is None else _CODE_BYTES.search(data, byte)
+        nodes = [_top_level(root.descendant_for_byte_range(b, b + 1))
+                 for b in (before if before >= 0 else None, after.start() if after else None) if b is not None]
+        nodes = [n for n in nodes if n is not None and n.end_byte - n.start_byte <= WINDOW_CHARS]
+    start = min([start] + [n.start_byte for n in nodes])
+    end = max([end] + [n.end_byte for n in nodes])
+    if source is None:
+        return text[start:byte], text[byte:end]
+    return source[start:byte].decode("utf-8", "surrogatepass"), source[byte:end].decode("utf-8", "surrogatepass")
+
+
+def _top_level(node):
+    """The root's child that holds ``node``."""
+    while node is not None and node.parent is not None and node.parent.parent is not None:
+        node = node.parent
+    return node if node is not None and node.parent is not None else None
+
+
+def _size(text: str, ascii: bool) -> int:
+    return len(text) if ascii else len(text.encode("utf-8", "surrogatepass"))

@@ -1,39 +1,135 @@
 """What the syntax tree says about the cursor: how much a completion may span.
 
-A completion is multi-line where the cursor sits on an empty block body (the line after a
-``def f():`` or a ``{`` with nothing in the block yet); otherwise it is one line. tree-sitter
-confirms that the opener is a real ``:`` / ``{`` token, not text inside a string or comment.
+A completion is multi-line ("block") in three places, and one line everywhere else:
+
+- on an empty block body: a blank line after a ``def f():`` / ``{`` whose block has nothing in
+  it yet;
+- at module level on an empty line: a blank line between (or after) top-level definitions (in
+  Python only at column 0, since indentation is what nests there);
+- after an opening bracket at the end of the line: ``foo(|``, ``x = [|``, ``fn f() {|``.
+
+tree-sitter confirms that an opener is a real token, not text inside a string or comment, and
+where the cursor is; the document's existing tree is used as is (no reparse), so this stays well
+under a millisecond at any position of a large file. Plain text (no grammar) trusts the text.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from code_llama_ls.documents import Document
+from code_llama_ls.documents import Document, Position
 
 Scope = Literal["line", "block"]
-BLOCK_OPENERS = {":", "{"}
+BLOCK_OPENERS = {":", "{"}  # a blank line after one of these may be an empty block body
+OPEN_BRACKETS = {"(": ")", "[": "]", "{": "}"}
+INDENTED_LANGUAGES = {"python"}  # blocks nest by indentation, not by braces
+_COLON_BLOCKS = ("_statement", "_definition", "_clause")  # Python nodes whose ':' opens a block
+_CODE = re.compile(r"\S")
+_MAX_COMMENT_SKIPS = 64
 
 
 def completion_scope(document: Document, offset: int) -> Scope:
     text = document.text
-    line_end = _line_end(text, offset)
+    line_start, line_end = _line_start(text, offset), _line_end(text, offset)
     if text[offset:line_end].strip():
         return "line"  # mid-line: complete the rest of this line only
+    before = text[line_start:offset]
+    if before.strip():
+        # Code before the cursor: multi-line only right after an opening bracket at line end.
+        return "block" if opening_bracket_before(document, offset) is not None else "line"
+    if _at_empty_block_body(document, line_start, line_end):
+        return "block"
+    return "block" if _at_module_level(document, offset, before) else "line"
+
+
+def opening_bracket_before(document: Document, offset: int) -> int | None:
+    """Offset of the ``(``/``[``/``{`` token that ends the cursor's line before the cursor."""
+    text = document.text
+    index = offset - 1
+    line_start = _line_start(text, offset)
+    while index >= line_start and text[index] in " \t":
+        index -= 1
+    if index < line_start or text[index] not in OPEN_BRACKETS or not _is_token(document, index):
+        return None
+    return index
+
+
+def block_opener(document: Document, offset: int) -> int | None:
+    """Offset of the bracket that opens the block holding a multi-line cursor, if it has one.
+
+    That is the bracket at the end of the cursor's line (``foo(|``) or, on a blank line, the
+    ``{``/``(``/``[`` that is the last code before it. Python's ``:`` blocks have no closer.
+    """
+    bracket = opening_bracket_before(document, offset)
+    if bracket is not None:
+        return bracket
+    text = document.text
     line_start = _line_start(text, offset)
     if text[line_start:offset].strip():
-        return "line"  # the cursor line already has code before the cursor
+        return None
+    opener = _last_code_char(document, line_start)
+    if opener is None or text[opener] not in OPEN_BRACKETS or not _is_token(document, opener):
+        return None
+    return opener
+
+
+def block_is_closed(document: Document, offset: int) -> bool:
+    """Whether the document already has the closer of the block holding the cursor.
+
+    True where there is no such bracket block (a Python ``:`` block, module level): a completion
+    that closes something there closes what the document already closes. Plain text: true
+    where anything follows the cursor.
+    """
+    opener = block_opener(document, offset)
+    if opener is None:
+        return True
+    tree = document.tree
+    if tree is None:
+        return bool(_CODE.search(document.text, offset))
+    node = _node_at(document, opener)
+    parent = node.parent if node is not None else None
+    if parent is None or parent.is_error or parent.child_count < 2:
+        return False
+    last = parent.child(parent.child_count - 1)
+    return (last is not None and last.type == OPEN_BRACKETS[document.text[opener]] and not last.is_missing
+            and _node_offset(document, last) >= offset)
+
+
+def _at_empty_block_body(document: Document, line_start: int, line_end: int) -> bool:
+    text = document.text
     opener = _last_code_char(document, line_start)
     if opener is None or text[opener] not in BLOCK_OPENERS or not _is_token(document, opener):
-        return "line"
-    following = _first_code_char(text, line_end)
+        return False
+    if text[opener] == ":" and not _opens_colon_block(document, opener):
+        return False
+    following = _first_code_char(document, line_end)
     if text[opener] == "{":
-        return "block" if following is None or text[following] == "}" else "line"
+        return following is None or text[following] == "}"
     # ":" (Python): the block is empty when the next code line is not indented deeper.
     if following is None:
-        return "block"
+        return True
     opener_indent = _indent(text, _line_start(text, opener))
-    return "block" if _indent(text, _line_start(text, following)) <= opener_indent else "line"
+    return _indent(text, _line_start(text, following)) <= opener_indent
+
+
+def _at_module_level(document: Document, offset: int, before: str) -> bool:
+    """A blank line outside every definition (Python: at column 0; plain text: never)."""
+    tree = document.tree
+    if tree is None:
+        return False
+    if document.language in INDENTED_LANGUAGES and before:
+        return False  # indented: still inside the block above, as far as Python is concerned
+    node = _node_at(document, offset, width=0)
+    return node is None or node.parent is None
+
+
+def _opens_colon_block(document: Document, opener: int) -> bool:
+    if document.tree is None or document.language not in INDENTED_LANGUAGES:
+        return True
+    node = _node_at(document, opener)
+    parent = node.parent if node is not None else None
+    return parent is None or parent.is_error or parent.type.endswith(_COLON_BLOCKS)
 
 
 def _line_start(text: str, offset: int) -> int:
@@ -45,21 +141,39 @@ def _line_end(text: str, offset: int) -> int:
     return min(ends) if ends else len(text)
 
 
+def _last_non_space(text: str, before: int) -> int:
+    index = before - 1
+    while index >= 0 and text[index].isspace():
+        index -= 1
+    return index
+
+
 def _last_code_char(document: Document, before: int) -> int | None:
     """The last non-space character before ``before``, skipping comments the tree knows of."""
     text = document.text
-    index = len(text[:before].rstrip()) - 1
-    while index >= 0:
-        comment = _node_at(document, index)
-        if comment is None or comment.type != "comment":
+    index = _last_non_space(text, before)
+    for _ in range(_MAX_COMMENT_SKIPS):
+        if index < 0:
             break
-        index = len(text[:_offset_of_byte(text, comment.start_byte)].rstrip()) - 1
+        comment = _node_at(document, index)
+        if comment is None or "comment" not in comment.type:
+            break
+        index = _last_non_space(text, _node_offset(document, comment))
     return index if index >= 0 else None
 
 
-def _first_code_char(text: str, after: int) -> int | None:
-    stripped = text[after:].lstrip()
-    return len(text) - len(stripped) if stripped else None
+def _first_code_char(document: Document, after: int) -> int | None:
+    """The first non-space character from ``after`` on, skipping comments the tree knows of."""
+    text = document.text
+    match = _CODE.search(text, after)
+    for _ in range(_MAX_COMMENT_SKIPS):
+        if match is None:
+            return None
+        comment = _node_at(document, match.start())
+        if comment is None or "comment" not in comment.type:
+            break
+        match = _CODE.search(text, max(_node_offset(document, comment, end=True), match.start() + 1))
+    return match.start() if match is not None else None
 
 
 def _indent(text: str, line_start: int) -> int:
@@ -68,22 +182,59 @@ def _indent(text: str, line_start: int) -> int:
 
 
 def _is_token(document: Document, offset: int) -> bool:
-    """True where tree-sitter sees an opener token at ``offset`` (plain text: trust the text)."""
+    """True where tree-sitter sees the character at ``offset`` as a token of its own (plain
+    text: trust the text), so a ``{`` or ``:`` inside a string or comment is not an opener."""
     if document.tree is None:
         return True
     node = _node_at(document, offset)
-    return node is not None and node.type in BLOCK_OPENERS
+    return node is not None and node.type == document.text[offset]
 
 
-def _node_at(document: Document, offset: int):
-    """The smallest syntax node covering the character at ``offset`` (None for plain text)."""
-    if document.tree is None:
+# -- string offsets and tree-sitter coordinates ------------------------------------------------
+# ASCII text: a string offset is the byte offset. Otherwise tree-sitter's points (row, byte
+# column) are used, which cost O(line) to compute, not O(document): encoding the text before the
+# cursor of a large non-ASCII file would take a good part of a millisecond each time. Only where
+# the document has lone "\r" line breaks (tree-sitter counts rows at "\n") are bytes computed.
+
+
+def _node_at(document: Document, offset: int, width: int | None = None):
+    """The smallest syntax node covering ``width`` characters (default: one) at ``offset``."""
+    tree = document.tree
+    if tree is None:
         return None
-    byte = offset if document.text.isascii() else len(document.text[:offset].encode("utf-8", "surrogatepass"))
-    return document.tree.root_node.descendant_for_byte_range(byte, byte + 1)
+    text = document.text
+    chars = text[offset: offset + (1 if width is None else width)]
+    size = len(chars) if text.isascii() else len(chars.encode("utf-8", "surrogatepass"))
+    root = tree.root_node
+    if _uses_points(document):
+        row, column = _point(document, offset)
+        return root.descendant_for_point_range((row, column), (row, column + size))
+    byte = _byte(document, offset)
+    return root.descendant_for_byte_range(byte, byte + size)
 
 
-def _offset_of_byte(text: str, byte: int) -> int:
+def _uses_points(document: Document) -> bool:
+    text = document.text
+    return not text.isascii() and text.count("\n") == document.line_count - 1
+
+
+def _point(document: Document, offset: int) -> tuple[int, int]:
+    position = document.position_at(offset, "utf-8")
+    return position.line, position.character
+
+
+def _byte(document: Document, offset: int) -> int:
+    text = document.text
+    return offset if text.isascii() else len(text[:offset].encode("utf-8", "surrogatepass"))
+
+
+def _node_offset(document: Document, node, end: bool = False) -> int:
+    """The string offset where ``node`` starts (or ends)."""
+    text = document.text
     if text.isascii():
-        return byte
+        return node.end_byte if end else node.start_byte
+    if _uses_points(document):
+        row, column = node.end_point if end else node.start_point
+        return document.offset_at(Position(row, column), "utf-8")
+    byte = node.end_byte if end else node.start_byte
     return len(text.encode("utf-8", "surrogatepass")[:byte].decode("utf-8", "surrogatepass"))
