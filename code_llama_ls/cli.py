@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     overhead.add_argument("--lines", type=int, default=10_000)
     overhead.add_argument("--max-new-tokens", type=int, default=16)
     overhead.add_argument("--json", action="store_true")
+    from code_llama_ls.bench.context import add_arguments as add_context_arguments  # argparse only: cheap
+
+    add_context_arguments(bench_commands.add_parser("context", help="cross-file context recall on the stdlib, model-free"))
     return parser
 
 
@@ -166,6 +169,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(asyncio.run(_complete(args)))
     if args.command == "prompt":
         raise SystemExit(_prompt(args))
+    if args.command == "bench" and args.bench == "context":
+        from code_llama_ls.bench import context
+
+        raise SystemExit(context.main(args))
     if args.command == "bench":
         from code_llama_ls.bench import overhead
 
