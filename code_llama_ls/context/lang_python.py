@@ -39,7 +39,8 @@ NAMES_QUERY = Query(PYTHON, "(identifier) @name")
 
 MAX_HOPS = 3
 DOC_LINES = 6  # docstring lines kept in a function's / class's own skeleton
-CLASS_MEMBERS = 40  # methods and attributes listed in a class skeleton
+CLASS_MEMBERS = 30  # methods and attributes listed in a class skeleton
+MEMBER_DOCS_UP_TO = 12  # a class with more members lists them without their docstrings
 ASSIGNMENT_LINES = 3
 KEPT_DUNDERS = frozenset({
     "__init__", "__new__", "__call__", "__enter__", "__exit__", "__aenter__", "__aexit__", "__iter__",
@@ -365,47 +366,58 @@ def function_skeleton(source: bytes, node: Node, doc_lines: int = DOC_LINES) -> 
     return "\n".join(lines)
 
 
-def _member_entries(source: bytes, block: Node, indent: str) -> list[str]:
-    out: list[str] = []
-    count = 0
+def _members(source: bytes, block: Node) -> list[tuple[Node, Node]]:
+    """(statement, definition or assignment) pairs a class skeleton lists: public methods and the
+    dunders in KEPT_DUNDERS, nested classes, public class attributes."""
+    out = []
     for stmt in block.named_children:
-        if count >= CLASS_MEMBERS:
-            out.append(indent + "...")
-            break
         target = stmt.child_by_field_name("definition") if stmt.type == "decorated_definition" else stmt
         if target is None:
             continue
-        if target.type == "function_definition":
+        if target.type in _SCOPE_TYPES:
             name_node = target.child_by_field_name("name")
             name = _text(source, name_node) if name_node is not None else ""
-            if name.startswith("_") and not (name in KEPT_DUNDERS):
+            if name.startswith("_") and name not in KEPT_DUNDERS:
                 continue
-            for decorator in _decorators(target):
-                out.extend(_lines(source, decorator.start_byte, decorator.end_byte))
-            header = _signature_lines(source, target)
-            out.extend(header)
-            if not _body_on_header_line(target):
-                inner = _body_indent(source, target, header)
-                doc = _docstring(_body(target))
-                out.append(_first_doc_line(source, doc, inner) if doc is not None else inner + "...")
-            count += 1
-        elif target.type == "class_definition":
-            header = _signature_lines(source, target)
-            out.extend(header)
-            if not _body_on_header_line(target):
-                out.append(_body_indent(source, target, header) + "...")
-            count += 1
+            out.append((stmt, target))
         elif stmt.type == "expression_statement" and stmt.named_child_count and \
                 stmt.named_children[0].type == "assignment":
-            lines = _lines(source, stmt.start_byte, stmt.end_byte)
             left = stmt.named_children[0].child_by_field_name("left")
-            if left is not None and _text(source, left).startswith("_"):
-                continue
+            if left is not None and not _text(source, left).startswith("_"):
+                out.append((stmt, stmt.named_children[0]))
+    return out
+
+
+def _member_entries(source: bytes, block: Node, indent: str) -> list[str]:
+    """One entry per member: signature line(s) verbatim; with the first docstring line while
+    the class is small, else ``: ...`` on the signature (one line per method)."""
+    members = _members(source, block)
+    with_docs = len(members) <= MEMBER_DOCS_UP_TO
+    out: list[str] = []
+    for count, (stmt, target) in enumerate(members):
+        if count >= CLASS_MEMBERS:
+            out.append(indent + "...")
+            break
+        if target.type == "assignment":
+            lines = _lines(source, stmt.start_byte, stmt.end_byte)
+            left = target.child_by_field_name("left")
             if len(lines) <= ASSIGNMENT_LINES:
                 out.extend(lines)
             elif left is not None:
-                out.append(lines[0][: len(_indent_of(lines[0]))] + _text(source, left) + " = ...")
-            count += 1
+                out.append(_indent_of(lines[0]) + _text(source, left) + " = ...")
+            continue
+        for decorator in _decorators(target):
+            out.extend(_lines(source, decorator.start_byte, decorator.end_byte))
+        header = _signature_lines(source, target)
+        if _body_on_header_line(target):
+            out.extend(header)
+            continue
+        doc = _docstring(_body(target)) if target.type == "function_definition" and with_docs else None
+        if doc is not None:
+            out.extend(header)
+            out.append(_first_doc_line(source, doc, _body_indent(source, target, header)))
+        else:
+            out.extend(header[:-1] + [header[-1] + " ..."])
     return out
 
 
