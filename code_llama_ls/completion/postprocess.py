@@ -154,12 +154,13 @@ def cut_at_dedent(text: str, line_prefix: str) -> str:
     return text
 
 
-def drop_repetition(text: str) -> str:
+def drop_repetition(text: str, line_prefix: str = "") -> str:
     """Cut a loop after its first occurrence: a line or a block of up to eight lines repeated
-    three times in a row, or a run of text repeating to the end of the last line."""
+    three times in a row (compared with their indentation), or a run of text repeating to the
+    end of the last line."""
     lines = text.split("\n")
     code = [n for n, line in enumerate(lines) if line.strip()]
-    rows = [lines[n].rstrip() for n in code]
+    rows = [(line_prefix + lines[n] if n == 0 else lines[n]).rstrip() for n in code]
     cut = None
     for start in range(len(rows)):
         for size in range(1, _REPEATED_BLOCK_LINES + 1):
@@ -261,14 +262,22 @@ def check_syntax(suggestion: Suggestion, cursor: CursorContext) -> Suggestion | 
     if cursor.window is None or grammar(cursor.language) is None:
         return suggestion
     before, after = cursor.window
-    baseline = _error_count(cursor.language, before + after)
+    baseline = len(_errors(cursor.language, before + after))
+    start = len(before.encode("utf-8", "surrogatepass"))
     parses = 0
 
     def clean(text: str, replace_end: int) -> bool:
         nonlocal parses
         parses += 1
-        code = before + text + _closers_left_open(cursor.language, text) + after[replace_end:]
-        return _error_count(cursor.language, code) <= baseline
+        inserted = text + _closers_left_open(cursor.language, text)
+        errors = _errors(cursor.language, before + inserted + after[replace_end:])
+        if len(errors) > baseline:
+            return False
+        # Where the code around was broken already, the count can stay the same while the
+        # suggestion breaks something else: an error that overlaps the inserted text is its own,
+        # unless it is a broken region around the whole of it.
+        end = start + len(inserted.encode("utf-8", "surrogatepass"))
+        return not any(_overlaps(a, b, start, end) for a, b, _ in errors)
 
     if clean(suggestion.text, suggestion.replace_end):
         return suggestion
@@ -284,7 +293,7 @@ def postprocess(raw: str, cursor: CursorContext) -> Suggestion | None:
     text = raw.replace("\r\n", "\n")
     text = cut_at_sentinel(text)
     text = limit_to_scope(text, cursor.scope, cursor)
-    text = drop_repetition(text)
+    text = drop_repetition(text, cursor.line_prefix)
     text = drop_echoed_next_lines(text, cursor)
     text = trim_trailing_whitespace(text, cursor.line_suffix)
     if not text.strip():
@@ -420,19 +429,27 @@ def _parser(language: str) -> Parser | None:
     return Parser(lang) if lang is not None else None
 
 
-def _error_count(language: str, code: str) -> int:
+def _overlaps(a: int, b: int, start: int, end: int) -> bool:
+    """Whether an error node [a, b) is the inserted text's [start, end): it lies or begins or ends
+    in it (a MISSING node strictly inside it; at its edges one is the code around's)."""
+    if a == b:
+        return start < a < end
+    return a < end and b > start and not (a < start and b > end)
+
+
+def _errors(language: str, code: str) -> list[tuple[int, int, bool]]:
+    """The ERROR and MISSING nodes of ``code``: (start byte, end byte, is MISSING)."""
     parser = _parser(language)
     if parser is None:
-        return 0
-    root = parser.parse(code.encode("utf-8", "surrogatepass")).root_node
-    count, stack = 0, [root]
+        return []
+    found, stack = [], [parser.parse(code.encode("utf-8", "surrogatepass")).root_node]
     while stack:
         node = stack.pop()
         if node.is_error or node.is_missing:
-            count += 1
+            found.append((node.start_byte, node.end_byte, node.is_missing))
         if node.has_error:
             stack.extend(node.children)
-    return count
+    return found
 
 
 def _indent_width(line: str) -> int:

@@ -1,0 +1,117 @@
+"""Golden post-processing cases: a document with a cursor, raw model output → the expected edit.
+
+Each ``golden/<language>/<case>.toml`` holds:
+
+- ``description``, ``language`` (an LSP languageId) and ``covers`` (the failure modes it shows,
+  from :data:`FAILURE_MODES`, or ``clean`` where nothing may be filtered);
+- ``document``: the text with one ``║`` at the cursor (``document_crlf = true``: the document's
+  line breaks are CRLF; the expected text is then compared with CRLF line breaks too);
+- ``raw``: the model's output; ``expected``: the suggestion's text (omitted or ``""``: none);
+- ``replace``: how many characters after the cursor the suggestion replaces (default 0);
+- ``scope`` (optional): what :func:`completion_scope` must say at the cursor.
+
+Every case goes through the real pipeline: ``Document`` (tree-sitter tree) → ``completion_scope``
+→ ``CursorContext.at`` → ``postprocess``.
+"""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from code_llama_ls.completion.postprocess import CursorContext, postprocess
+from code_llama_ls.context.languages import grammar, language_name
+from code_llama_ls.context.syntax import completion_scope
+from code_llama_ls.documents import Document
+
+GOLDEN = Path(__file__).parent / "golden"
+CASES = sorted(GOLDEN.glob("*/*.toml"))
+CURSOR = "║"
+FAILURE_MODES = {
+    "sentinel": "sentinel text cut",
+    "scope_line": "multi-line output where one line is wanted",
+    "scope_block": "multi-line output cut where it closes the cursor's block",
+    "echo_rest_of_line": "the rest of the cursor's line echoed",
+    "echo_next_lines": "the document's next lines echoed",
+    "closing_punctuation": "a rest of line of closers replaced, not duplicated",
+    "repetition": "repetition loops",
+    "trailing_whitespace": "trailing whitespace",
+    "crlf": "CRLF documents get CRLF suggestions",
+    "syntax": "suggestions adding tree-sitter ERROR/MISSING nodes cut to a clean part",
+}
+OTHER_TAGS = {"clean": "nothing to filter", "multi_line": "multi-line kept whole"}
+
+
+def load(path: Path) -> dict:
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def open_case(case: dict) -> tuple[Document, int]:
+    marked = case["document"]
+    if case.get("document_crlf"):
+        marked = marked.replace("\n", "\r\n")
+    assert marked.count(CURSOR) == 1, "one cursor marker"
+    offset = marked.index(CURSOR)
+    document = Document(uri=f"file:///golden/case.{case['language']}", text=marked.replace(CURSOR, "", 1),
+                        version=1, language_id=case["language"])
+    return document, offset
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_golden_case(path: Path):
+    case = load(path)
+    assert case["language"] == path.parent.name
+    assert grammar(language_name(case["language"], "")) is not None, "the grammar wheel is installed"
+    document, offset = open_case(case)
+    scope = completion_scope(document, offset)
+    if "scope" in case:
+        assert scope == case["scope"]
+    suggestion = postprocess(case["raw"], CursorContext.at(document, offset, scope))
+    expected = case.get("expected", "")
+    if case.get("document_crlf"):
+        expected = expected.replace("\n", "\r\n")
+    if not expected:
+        assert suggestion is None
+        return
+    assert suggestion is not None, "expected a suggestion"
+    assert (suggestion.text, suggestion.replace_end) == (expected, case.get("replace", 0))
+    if case.get("document_crlf"):
+        assert "\n" not in suggestion.text.replace("\r\n", "")
+
+
+def test_golden_cases_cover_every_failure_mode_in_two_languages():
+    cases = [load(path) for path in CASES]
+    assert len(cases) >= 40
+    assert len({case["language"] for case in cases}) >= 4
+    languages = defaultdict(set)
+    for case in cases:
+        assert case["covers"], "every case says what it shows"
+        for tag in case["covers"]:
+            assert tag in FAILURE_MODES or tag in OTHER_TAGS, tag
+            languages[tag].add(case["language"])
+    for mode in [*FAILURE_MODES, "clean"]:
+        assert len(languages[mode]) >= 2, f"{mode}: {sorted(languages[mode])}"
+
+
+def test_scope_is_fast_in_a_large_file():
+    """The existing tree is used as is: well under a millisecond anywhere in 10,000 lines."""
+    chunk = "def f{n}(a, b):\n    # é {{\n    values = [a, b]\n\n    return values\n\n\n"
+    text = "".join(chunk.format(n=n) for n in range(1_430))
+    document = Document(uri="file:///big.py", text=text, version=1)
+    assert document.tree is not None and document.line_count >= 10_000
+    middle = text.index("def f715(")
+    offsets = [middle - 1, middle + len("def f715(a, b):\n"), middle + len("def f715(a, b):\n    # é {\n    values = ["),
+               len(text)]
+    for offset in offsets:
+        best = min(_timed(completion_scope, document, offset) for _ in range(20))
+        assert best < 0.001, (offset, best)
+
+
+def _timed(function, *args) -> float:
+    started = time.perf_counter()
+    function(*args)
+    return time.perf_counter() - started
