@@ -13,7 +13,7 @@ Cuts fall on line boundaries (the prefix loses whole lines at its start, the suf
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -52,6 +52,7 @@ class Snippet:
     path: str
     text: str
     tokens: int
+    kind: str = "snippet"
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class InfillPrompt:
             "prefixTokens": self.prefix_tokens,
             "suffixTokens": self.suffix_tokens,
             "snippets": [
-                {"path": s.path, "tokens": s.tokens, "text": s.text} for s in self.snippets
+                {"path": s.path, "kind": s.kind, "tokens": s.tokens, "text": s.text} for s in self.snippets
             ],
         }
 
@@ -90,37 +91,139 @@ def _assemble(tokenizer: InfillTokenizer, prefix_ids: list[int], suffix_ids: lis
     return [s.bos, s.prefix, *prefix_ids, s.suffix, *suffix_ids, s.middle]
 
 
+CURSOR_LINE_QUANTUM = 32
+"""The cursor line is budgeted in steps of this many tokens, so that typing within a line does
+not move the prefix cut or the packed context on every keystroke (a cached prompt prefix stays
+reusable)."""
+CONTEXT_SHARE = 0.4
+"""At most this share of the prompt's text tokens goes to context from other places (taken from
+the prefix side) while the local prefix needs it; unused shares flow to the other parts."""
+
+
+@dataclass(frozen=True)
+class ContextBlock:
+    """Code from elsewhere for the prompt: a definition's skeleton, an outline, a snippet."""
+
+    kind: str  # "definition" | "outline" | "snippet"
+    path: str  # shown in the block's header (workspace-relative where possible)
+    body: str
+
+
+def render_block(block: ContextBlock, comment_prefix: str) -> list[str]:
+    """The block as comment lines headed with its path, each line ending with a newline."""
+    lines = [f"{comment_prefix} Path: {block.path}\n"]
+    for line in block.body.rstrip("\n").split("\n"):
+        lines.append(f"{comment_prefix} {line}\n" if line.strip() else f"{comment_prefix}\n")
+    return lines
+
+
 def build_infill_prompt(
     tokenizer: InfillTokenizer,
     before: str,
     after: str,
     budget: Budget,
     mode: FimMode = "psm",
+    context: Sequence[ContextBlock] = (),
+    comment_prefix: str = "#",
 ) -> InfillPrompt:
-    """Cut ``before``/``after`` (the document around the cursor) to the budget and encode."""
+    """Cut ``before``/``after`` (the document around the cursor) to the budget, pack context
+    blocks in front of the local prefix, and encode.
+
+    Split of the text tokens: the suffix reserves ``1 - prefix_ratio``; the prefix side
+    ``prefix_ratio``, of which context may take up to ``CONTEXT_SHARE`` of the whole while the
+    local prefix keeps the rest. A part that needs less than its share passes it on.
+    """
     available = budget.prompt_text_tokens
     prefix_share = int(available * budget.prefix_ratio)
     suffix_share = available - prefix_share
 
-    prefix_lines, prefix_need = _nearest_lines(tokenizer, _lines_backward(before), available, prefix=True)
+    backward = _nearest_lines(tokenizer, _lines_backward(before), available, prefix=True)[0]
+    cursor_part = backward[0] if backward and before[-1:] not in ("\n", "\r") else ""
+    above = backward[1:] if cursor_part else backward
+    reserve = (tokenizer.count_line(cursor_part, first=True) // CURSOR_LINE_QUANTUM + 1) * CURSOR_LINE_QUANTUM
+    above_need = _approx_tokens(tokenizer, above)
     suffix_lines, suffix_need = _nearest_lines(tokenizer, _lines_forward(after), available, prefix=False)
 
-    if suffix_need <= suffix_share:
-        suffix, suffix_ids = _fit_suffix(tokenizer, suffix_lines, available)
-        prefix, prefix_ids = _fit_prefix(tokenizer, prefix_lines, available - len(suffix_ids))
-    else:
-        prefix_room = prefix_share if prefix_need > prefix_share else available
-        prefix, prefix_ids = _fit_prefix(tokenizer, prefix_lines, prefix_room)
-        suffix, suffix_ids = _fit_suffix(tokenizer, suffix_lines, available - len(prefix_ids))
+    rendered = [render_block(block, comment_prefix) for block in context]
+    block_tokens = [_approx_tokens(tokenizer, lines) for lines in rendered]
+    context_need = sum(block_tokens)
+    context_cap = min(int(available * CONTEXT_SHARE), prefix_share) if context else 0
 
+    suffix_room = max(suffix_share, available - reserve - above_need - context_need)
+    suffix, suffix_ids = _fit_suffix(tokenizer, suffix_lines, suffix_room)
+    left = available - len(suffix_ids)
+
+    local_room = max(left - min(context_need, context_cap), 0)
+    kept_above, above_tokens = _fit_above(tokenizer, above, local_room - reserve)
+    local_lines = list(reversed(kept_above))
+    if cursor_part:
+        local_lines.append(cursor_part)
+
+    context_room = left - above_tokens - reserve
+    chosen = _pack(rendered, block_tokens, context, context_room)
+    unused = context_room - sum(block_tokens[i] for i in chosen)
+    if unused > 0 and len(suffix) < len(after):  # the prefix side left room: the suffix may grow
+        suffix, suffix_ids = _fit_suffix(tokenizer, suffix_lines, len(suffix_ids) + unused)
+        left = available - len(suffix_ids)
+
+    while True:
+        prefix_lines = [line for index in chosen for line in rendered[index]] + local_lines
+        prefix_ids = tokenizer.encode_lines(prefix_lines, leading_space=True)
+        if len(prefix_ids) <= left:
+            break
+        # Counts did not add up exactly (a vocabulary whose pieces cross line breaks): drop
+        # context first, then the farthest local line.
+        if chosen:
+            chosen.pop()
+        elif len(local_lines) > 1:
+            local_lines.pop(0)
+        else:  # the cursor line alone is over budget: keep its longest tail that fits
+            tail = _tail_that_fits(tokenizer, local_lines[0], left)[0] if local_lines else ""
+            local_lines = [tail] if tail else []
+
+    snippets = [
+        Snippet(path=context[i].path, text="".join(rendered[i]), tokens=block_tokens[i], kind=context[i].kind)
+        for i in chosen
+    ]
     return InfillPrompt(
         ids=_assemble(tokenizer, prefix_ids, suffix_ids, mode),
         mode=mode,
-        prefix=prefix,
+        prefix="".join(prefix_lines),
         suffix=suffix,
         prefix_tokens=len(prefix_ids),
         suffix_tokens=len(suffix_ids),
+        snippets=snippets,
     )
+
+
+def _pack(rendered: list[list[str]], tokens: list[int], blocks: Sequence[ContextBlock], room: int) -> list[int]:
+    """Indices of the blocks that fit, in priority order (the caller's order), stable for a
+    given room. The text puts them in that order; definitions come first by convention."""
+    chosen: list[int] = []
+    used = 0
+    for index, cost in enumerate(tokens):
+        if used + cost <= room:
+            chosen.append(index)
+            used += cost
+    return chosen
+
+
+def _fit_above(tokenizer: InfillTokenizer, above: list[str], room: int) -> tuple[list[str], int]:
+    """Whole lines above the cursor line, nearest first, that fit ``room`` (priced as inner lines
+    plus one for the leading ▁ of whichever line ends up first)."""
+    kept: list[str] = []
+    total = 1
+    for line in above:
+        cost = tokenizer.count_line(line, first=False)
+        if total + cost > room:
+            break
+        kept.append(line)
+        total += cost
+    return kept, (total if kept else 0)
+
+
+def _approx_tokens(tokenizer: InfillTokenizer, lines: list[str]) -> int:
+    return sum(tokenizer.count_line(line, first=False) for line in lines) + (1 if lines else 0)
 
 
 def _break_length(text: str, end: int) -> int:
@@ -166,25 +269,6 @@ def _nearest_lines(
     return taken, inner
 
 
-def _fit_prefix(tokenizer: InfillTokenizer, lines_backward: list[str], room: int) -> tuple[str, list[int]]:
-    """The longest run of whole lines ending at the cursor whose ``enc`` fits ``room``."""
-    inner, taken = 0, 0
-    for line in lines_backward:
-        if inner + tokenizer.count_line(line, first=True) > room:
-            break
-        taken += 1
-        inner += tokenizer.count_line(line, first=False)
-    text = "".join(reversed(lines_backward[:taken]))
-    ids = tokenizer.encode(text)
-    while len(ids) > room and taken > 0:  # counts did not add up exactly: drop lines until it fits
-        taken -= 1
-        text = "".join(reversed(lines_backward[:taken]))
-        ids = tokenizer.encode(text)
-    if taken == 0 and lines_backward:
-        text, ids = _tail_that_fits(tokenizer, lines_backward[0], room)
-    return text, ids
-
-
 def _fit_suffix(tokenizer: InfillTokenizer, lines: list[str], room: int) -> tuple[str, list[int]]:
     """The longest run of whole lines starting at the cursor whose ``enc_infilling`` fits."""
     total, taken = 0, 0
@@ -194,15 +278,15 @@ def _fit_suffix(tokenizer: InfillTokenizer, lines: list[str], room: int) -> tupl
             break
         total += cost
         taken += 1
-    text = "".join(lines[:taken])
-    ids = tokenizer.encode_infilling(text)
+    ids = tokenizer.encode_lines(lines[:taken], leading_space=False)
     while len(ids) > room and taken > 0:
         taken -= 1
-        text = "".join(lines[:taken])
-        ids = tokenizer.encode_infilling(text)
+        ids = tokenizer.encode_lines(lines[:taken], leading_space=False)
     if taken == 0 and lines:
-        text, ids = _head_that_fits(tokenizer, lines[0], room)
-    return text, ids
+        return _head_that_fits(tokenizer, lines[0], room)
+    return "".join(lines[:taken]), ids
+
+
 def _tail_that_fits(tokenizer: InfillTokenizer, line: str, room: int) -> tuple[str, list[int]]:
     """The cursor line alone is over budget: keep the longest tail of it that fits."""
     lo, hi = 0, len(line)  # smallest start index whose tail fits

@@ -61,7 +61,8 @@ class InfillTokenizer:
         self.name = name
         self._sentinel_ids = self._raw_encode(SENTINEL)
         self._sentinel_text = self._tokenizer.decode(self._sentinel_ids, skip_special_tokens=False)
-        self._line_counts: OrderedDict[str, int] = OrderedDict()
+        self._line_ids: OrderedDict[str, list[int]] = OrderedDict()
+        self.lines_are_independent = _no_piece_crosses_a_line_break(self._tokenizer)
         self.vocab_size = max(self._tokenizer.get_vocab(with_added_tokens=True).values()) + 1
 
     # -- loading -------------------------------------------------------------------------
@@ -143,20 +144,37 @@ class InfillTokenizer:
             return []
         return self.encode_infilling(" " + text)
 
-    def count_line(self, line: str, *, first: bool) -> int:
-        """Token count of one line (with its line break) as part of a longer text.
+    def line_ids(self, line: str, *, first: bool) -> list[int]:
+        """Ids of one line (with its line break) as part of a longer text; cached.
 
-        On the Llama vocabulary counts add up per line: enc(line0) + Σ enc_infilling(line_i)
-        equals enc(text); budgeting uses these cached counts and then checks exactly.
+        ``first`` marks the line that starts an ``enc`` text (it carries the leading ``▁``).
         """
         key = (" " + line) if first else line
-        count = self._line_counts.get(key)
-        if count is None:
-            count = len(self.encode_infilling(key))
-            self._line_counts[key] = count
-            if len(self._line_counts) > self._LINE_CACHE_SIZE:
-                self._line_counts.popitem(last=False)
-        return count
+        ids = self._line_ids.get(key)
+        if ids is None:
+            ids = self.encode_infilling(key)
+            self._line_ids[key] = ids
+            if len(self._line_ids) > self._LINE_CACHE_SIZE:
+                self._line_ids.popitem(last=False)
+        return ids
+
+    def count_line(self, line: str, *, first: bool) -> int:
+        return len(self.line_ids(line, first=first))
+
+    def encode_lines(self, lines: list[str], *, leading_space: bool) -> list[int]:
+        """``encode`` (or ``encode_infilling``) of ``"".join(lines)``, from cached line ids.
+
+        Exact when no vocabulary piece continues past a line break, so that BPE can never
+        merge across one (true of Llama's vocabulary); otherwise the joined text is encoded.
+        """
+        if not self.lines_are_independent:
+            text = "".join(lines)
+            return self.encode(text) if leading_space else self.encode_infilling(text)
+        ids: list[int] = []
+        for line in lines:
+            if line:
+                ids.extend(self.line_ids(line, first=leading_space and not ids))
+        return ids
 
     # -- decoding ------------------------------------------------------------------------
 
@@ -175,6 +193,17 @@ class InfillTokenizer:
         if self.special.eos is not None:
             stops.add(self.special.eos)
         return frozenset(stops)
+
+
+def _no_piece_crosses_a_line_break(tokenizer: Tokenizer) -> bool:
+    """True when every piece containing a line break ends with it ("\\r\\n" counts as one)."""
+    for piece in tokenizer.get_vocab(with_added_tokens=False):
+        body = piece.replace("\r\n", "\n")
+        for brk in ("\n", "\r"):
+            index = body.find(brk)
+            if index != -1 and index != len(body) - 1:
+                return False
+    return True
 
 
 def looks_like_path(name: str) -> bool:

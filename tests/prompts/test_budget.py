@@ -30,6 +30,7 @@ from meta_reference import (  # noqa: E402
 )
 
 from code_llama_ls.prompts.fim import (  # noqa: E402
+    CURSOR_LINE_QUANTUM,
     Budget,
     BudgetError,
     assemble,
@@ -171,19 +172,24 @@ def _check(tok, ref, before: str, after: str, budget: Budget, mode: str, name: s
 
     # Each side gets at least its share (or all it needs); what one side leaves unused goes to
     # the other: one more line (or character, inside an over-long line) would not have fit.
+    # The cursor line is budgeted in steps of CURSOR_LINE_QUANTUM tokens (so that the cut does
+    # not move on every keystroke), which may leave up to that many tokens of the prefix side
+    # unused.
+    slack = CURSOR_LINE_QUANTUM
     if prefix_cut:
         extended = before[_previous_line_start(before, start) if not prefix_mid_line else start - 1:]
         grown = len(ref.enc(extended))
-        assert grown > prefix_share, where
+        assert grown > prefix_share - slack, where
         if not suffix_cut:
-            assert grown + prompt.suffix_tokens > available, where
+            assert grown + prompt.suffix_tokens > available - slack, where
     if suffix_cut:
         extended = after[:_next_line_end(after, end) if not suffix_mid_line else end + 1]
         grown = len(ref.enc_infilling(extended))
-        assert grown + prompt.prefix_tokens > available, where
+        assert grown + prompt.prefix_tokens > available - slack, where
         assert grown > suffix_share, where
     if prefix_cut and suffix_cut:
-        assert prompt.prefix_tokens <= prefix_share, where
+        # The prefix goes past its share only with room that the suffix's next line could not use.
+        assert prompt.prefix_tokens <= prefix_share or grown + prompt.prefix_tokens > available, where
     return {"prefix_cut": prefix_cut, "suffix_cut": suffix_cut, "prefix_mid_line": prefix_mid_line,
             "suffix_mid_line": suffix_mid_line, "prompt": prompt}
 
