@@ -95,6 +95,16 @@ def _open_at(args: argparse.Namespace):
     return document, offset
 
 
+def _context(file: Path, settings: Settings):
+    """A context engine rooted at the file's repository (the nearest folder with .git)."""
+    from code_llama_ls.context.engine import ContextEngine
+    from code_llama_ls.documents import DocumentStore
+
+    folder = file.resolve().parent
+    root = next((p for p in (folder, *folder.parents) if (p / ".git").exists()), folder)
+    return ContextEngine(lambda: settings, DocumentStore(), [root])
+
+
 async def _pipeline(args: argparse.Namespace):
     from code_llama_ls.completion.engine import CompletionEngine
     from code_llama_ls.runtime import RuntimeEvents, RuntimeManager
@@ -109,7 +119,7 @@ async def _pipeline(args: argparse.Namespace):
         error=say,
     )
     runtime = RuntimeManager(lambda: settings, events)
-    return settings, runtime, CompletionEngine(runtime.get, lambda: settings)
+    return settings, runtime, CompletionEngine(runtime.get, lambda: settings, context=_context(args.file, settings))
 
 
 async def _complete(args: argparse.Namespace) -> int:
@@ -151,7 +161,11 @@ def _prompt(args: argparse.Namespace) -> int:
     except TokenizerError as exc:
         print(f"code-llama-ls: {exc}", file=sys.stderr)
         return 1
-    prompt = build_prompt(document, offset, tokenizer, settings, _device_type(settings))
+    context = _context(args.file, settings)
+    if context.is_ignored(document.uri):
+        print(f"code-llama-ls: {args.file} matches an ignore rule; it never goes into a prompt", file=sys.stderr)
+        return 1
+    prompt = build_prompt(document, offset, tokenizer, settings, _device_type(settings), context)
     if args.json:
         print(json.dumps(prompt.to_json(), ensure_ascii=False))
     else:

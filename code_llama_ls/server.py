@@ -9,11 +9,16 @@ from typing import Any
 
 from lsprotocol import types
 from lsprotocol.converters import get_converter
+from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
 
 from code_llama_ls import __version__
 from code_llama_ls.backends.base import BackendError
 from code_llama_ls.completion.engine import CompletionEngine, CompletionSkipped, build_prompt
+from code_llama_ls.context.engine import ContextEngine
+from code_llama_ls.context.index import uri_to_path
 from code_llama_ls.documents import Document, DocumentError, DocumentStore, Position, PositionError
 from code_llama_ls.runtime import RuntimeEvents, RuntimeManager
 from code_llama_ls.settings import Settings, merge_settings
@@ -24,9 +29,57 @@ PROMPT_REQUEST = "codeLlama/prompt"
 _converter = get_converter()
 
 
+class _Undecodable:
+    """A message whose params could not be decoded; already answered or logged."""
+
+    jsonrpc = "2.0"
+
+
+class CodeLlamaProtocol(LanguageServerProtocol):
+    """pygls' protocol with two changes. Our ``DocumentStore`` is the only copy of open
+    documents (pygls' own copy would double the memory and fail on edits to unknown
+    documents). A message whose params cannot be decoded is answered with InvalidParams (a
+    request) or logged (a notification) instead of being dropped unanswered."""
+
+    def structure_message(self, data: dict[str, Any]):
+        try:
+            return super().structure_message(data)
+        except (JsonRpcInvalidParams, Exception) as exc:
+            if not isinstance(data, dict) or "method" not in data:
+                raise
+            method = data.get("method")
+            message = f"{method}: params could not be decoded ({exc.__class__.__name__}); ignored"
+            if "id" in data:
+                self._send_response(data["id"], error=JsonRpcInvalidParams(message).to_response_error())
+            self.notify(types.WINDOW_LOG_MESSAGE, types.LogMessageParams(type=types.MessageType.Warning,
+                                                                         message=message))
+            return _Undecodable()
+
+    def handle_message(self, message):
+        if not isinstance(message, _Undecodable):
+            super().handle_message(message)
+
+    def _user_handler(self, method: str, params: Any):
+        if (handler := self.fm.features.get(method)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams):
+        yield from self._user_handler(types.TEXT_DOCUMENT_DID_OPEN, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):
+        yield from self._user_handler(types.TEXT_DOCUMENT_DID_CHANGE, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams):
+        yield from self._user_handler(types.TEXT_DOCUMENT_DID_CLOSE, params)
+
+
 class CodeLlamaServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("code-llama-ls", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        super().__init__("code-llama-ls", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+                         protocol_cls=CodeLlamaProtocol)
         self.settings = Settings()
         self.documents = DocumentStore()
         self.client_has_inline_completion = False
@@ -42,7 +95,8 @@ class CodeLlamaServer(LanguageServer):
             error=lambda message: self.window_show_message(
                 types.ShowMessageParams(type=types.MessageType.Error, message=message)),
         ))
-        self.engine = CompletionEngine(self.runtime.get, lambda: self.settings, self._generated)
+        self.context = ContextEngine(lambda: self.settings, self.documents, [])
+        self.engine = CompletionEngine(self.runtime.get, lambda: self.settings, self._generated, self.context)
 
     # -- settings ----------------------------------------------------------------------------
 
@@ -113,6 +167,7 @@ class CodeLlamaServer(LanguageServer):
         """The pipeline's suggestion, or None with a log line saying why not."""
         try:
             document, offset = self.locate(uri, position)
+            self.context.note_view(uri, position.line)
             return document, await self.engine.complete(document, offset)
         except (DocumentError, PositionError, CompletionSkipped) as exc:
             self.log(f"no completion for {uri}: {exc}", types.MessageType.Warning)
@@ -134,6 +189,8 @@ def initialize(ls: CodeLlamaServer, params: types.InitializeParams) -> None:
     text_document = params.capabilities.text_document
     ls.client_has_inline_completion = bool(text_document and text_document.inline_completion is not None)
     ls.apply_settings(params.initialization_options)
+    folders = [f.uri for f in params.workspace_folders or []] or ([params.root_uri] if params.root_uri else [])
+    ls.context.set_roots([path for path in map(uri_to_path, folders) if path is not None])
 
 
 @server.feature(types.INITIALIZED)
@@ -173,6 +230,7 @@ def did_change(ls: CodeLlamaServer, params: types.DidChangeTextDocumentParams) -
             start, end = change.range.start, change.range.end
             document.apply_change(change.text, Position(start.line, start.character),
                                   Position(end.line, end.character), encoding)
+            ls.context.note_edit(uri, start.line)
         else:
             document.apply_change(change.text)
     document.version = params.text_document.version
@@ -207,7 +265,8 @@ async def completion(ls: CodeLlamaServer, params: types.CompletionParams):
         label=first_line[:80],
         kind=types.CompletionItemKind.Text,
         detail="Code Llama",
-        text_edit=types.TextEdit(range=ls.range_at(document, result.offset, result.offset), new_text=result.text),
+        text_edit=types.TextEdit(range=ls.range_at(document, result.offset, result.offset + result.replace_end),
+                                 new_text=result.text),
         filter_text=first_line,
         sort_text="0",
     )])
@@ -226,7 +285,8 @@ async def prompt(ls: CodeLlamaServer, params: Any):
         raise ValueError(str(exc)) from exc
     except Exception as exc:  # malformed params
         raise ValueError(f"{PROMPT_REQUEST} expects TextDocumentPositionParams: {exc}") from exc
-    return build_prompt(document, offset, runtime.tokenizer, ls.settings, runtime.backend.device_type).to_json()
+    return build_prompt(document, offset, runtime.tokenizer, ls.settings, runtime.backend.device_type,
+                        ls.context).to_json()
 
 
 def _as_dict(params: Any) -> Any:

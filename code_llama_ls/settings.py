@@ -51,6 +51,11 @@ class Settings(BaseModel):
     ignore_patterns: list[str] = Field(
         default_factory=list, description="Extra gitignore-style patterns of files kept out of prompts."
     )
+    context_enabled: bool = Field(True, description="Add definitions, outline and snippets from other places to prompts.")
+    context_lines_before: int = Field(40, ge=0, le=500, description="Lines above the cursor whose names are resolved for context.")
+    context_lines_after: int = Field(10, ge=0, le=500, description="Lines below the cursor whose names are resolved for context.")
+    python_executable: str | None = Field(None, description="Interpreter whose stdlib/site-packages resolve Python imports; default: the server's.")
+    include_dirs: list[str] = Field(default_factory=list, description="C/C++ include folders (absolute or workspace-relative).")
     local_files_only: bool = Field(False, description="Never download; load only from the local cache or folder.")
     log_prompts: bool = Field(False, description="Log prompt and completion text (off: logs never contain code).")
 

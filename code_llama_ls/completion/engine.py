@@ -9,16 +9,14 @@ within one decoding step.
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
-from urllib.parse import unquote, urlparse
 
 from code_llama_ls.backends.base import Backend, BackendError, CancelToken, GenerationRequest
 from code_llama_ls.completion.postprocess import CursorContext, postprocess
+from code_llama_ls.context.engine import ContextEngine, comment_prefix
 from code_llama_ls.context.syntax import completion_scope
 from code_llama_ls.documents import Document
 from code_llama_ls.prompts.fim import Budget, FimMode, InfillPrompt, build_infill_prompt
@@ -26,10 +24,6 @@ from code_llama_ls.prompts.tokenization import InfillTokenizer
 from code_llama_ls.settings import Settings
 
 log = logging.getLogger(__name__)
-
-SECRET_PATTERNS = (".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_ed25519*", "id_ecdsa*", ".netrc",
-                   ".npmrc", ".pypirc", "credentials", "credentials.json", "*.p12", "*.pfx", ".git-credentials")
-
 
 class CompletionSkipped(Exception):
     """No completion for a reason worth logging (disabled language, ignored file, no model …)."""
@@ -61,32 +55,28 @@ class Runtime:
     backend: Backend
 
 
-def is_ignored(uri: str, settings: Settings) -> bool:
-    """Secrets and user-ignored files never reach a prompt."""
-    path = unquote(urlparse(uri).path) if "://" in uri else uri
-    name = PurePosixPath(path).name
-    if any(fnmatch.fnmatch(name, pattern) for pattern in SECRET_PATTERNS):
-        return True
-    return any(fnmatch.fnmatch(path, p) or fnmatch.fnmatch(name, p) for p in settings.ignore_patterns)
-
-
 def fim_mode(settings: Settings) -> FimMode:
     return "spm" if settings.fim_mode == "spm" else "psm"
 
 
 def build_prompt(document: Document, offset: int, tokenizer: InfillTokenizer, settings: Settings,
-                 device_type: str) -> InfillPrompt:
+                 device_type: str, context: ContextEngine | None = None) -> InfillPrompt:
+    """The prompt at ``offset``: the document around the cursor, and context packed before it."""
     budget = Budget(settings.context_tokens_for(device_type), settings.max_new_tokens, settings.prefix_ratio)
+    blocks = context.collect(document, offset) if context is not None else []
     return build_infill_prompt(
-        tokenizer, document.text[:offset], document.text[offset:], budget, fim_mode(settings)
+        tokenizer, document.text[:offset], document.text[offset:], budget, fim_mode(settings),
+        context=blocks, comment_prefix=comment_prefix(document.language),
     )
 
 
 class CompletionEngine:
     def __init__(self, runtime: Callable[[], "asyncio.Future[Runtime] | asyncio.Task[Runtime]"],
                  settings: Callable[[], Settings],
-                 on_generated: Callable[[dict], None] = lambda info: None) -> None:
+                 on_generated: Callable[[dict], None] = lambda info: None,
+                 context: ContextEngine | None = None) -> None:
         self._runtime = runtime
+        self.context = context
         self._settings = settings
         self._on_generated = on_generated
         self._generations: dict[tuple[str, int, int], _Generation] = {}
@@ -97,7 +87,7 @@ class CompletionEngine:
         if "*" not in settings.enabled_languages and document.language not in settings.enabled_languages \
                 and document.language_id not in settings.enabled_languages:
             raise CompletionSkipped(f"completions are disabled for language {document.language_id or document.language}")
-        if is_ignored(document.uri, settings):
+        if self.context is not None and self.context.is_ignored(document.uri):
             raise CompletionSkipped("file matches an ignore rule; it never goes into a prompt")
         if document.too_large:
             raise CompletionSkipped("document too large for completions")
@@ -151,7 +141,8 @@ class CompletionEngine:
         # Snapshot what the pipeline needs: the document may change while we generate.
         scope = completion_scope(document, offset)
         cursor = CursorContext.at(document, offset, scope)
-        prompt = build_prompt(document, offset, runtime.tokenizer, settings, runtime.backend.device_type)
+        prompt = build_prompt(document, offset, runtime.tokenizer, settings, runtime.backend.device_type,
+                              self.context)
         prompt_done = time.perf_counter()
         if settings.log_prompts:
             log.info("prompt for %s: prefix=%r suffix=%r", document.uri, prompt.prefix, prompt.suffix)
