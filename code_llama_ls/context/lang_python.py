@@ -21,6 +21,7 @@ import keyword
 import subprocess
 import sys
 import sysconfig
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -40,6 +41,7 @@ NAMES_QUERY = Query(PYTHON, "(identifier) @name")
 MAX_HOPS = 3
 DOC_LINES = 6  # docstring lines kept in a function's / class's own skeleton
 CLASS_MEMBERS = 30  # methods and attributes listed in a class skeleton
+CLASS_CHARS = 800  # ~250 tokens: a class skeleton must fit a small context share whole
 MEMBER_DOCS_UP_TO = 12  # a class with more members lists them without their docstrings
 ASSIGNMENT_LINES = 3
 KEPT_DUNDERS = frozenset({
@@ -49,12 +51,6 @@ KEPT_DUNDERS = frozenset({
 })
 _NOISE = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | {"self", "cls"}
 _SCOPE_TYPES = {"function_definition", "class_definition"}
-_COMPOUND = frozenset({
-    "function_definition", "class_definition", "decorated_definition", "if_statement", "elif_clause",
-    "else_clause", "for_statement", "while_statement", "try_statement", "except_clause",
-    "except_group_clause", "finally_clause", "with_statement", "match_statement", "case_clause",
-})
-_CONTAINERS = frozenset({"block", "module", "ERROR"})
 _PARAMETER_PARENTS = frozenset({
     "parameters", "lambda_parameters", "list_splat_pattern", "dictionary_splat_pattern",
     "typed_parameter",
@@ -154,6 +150,26 @@ def _imports_of(node: Node, source: bytes) -> list[Import]:
     return out
 
 
+_IMPORTS_BY_TEXT: OrderedDict[tuple[str, bytes], tuple[Import, ...]] = OrderedDict()
+
+
+def _imports_cached(node: Node, source: bytes) -> tuple[Import, ...]:
+    """``_imports_of`` memoised on the statement's text (the same statements come back on every
+    keystroke); only the line number is refreshed."""
+    key = (node.type, source[node.start_byte:node.end_byte])
+    line = node.start_point.row
+    found = _IMPORTS_BY_TEXT.get(key)
+    if found is None:
+        found = tuple(_imports_of(node, source))
+        _IMPORTS_BY_TEXT[key] = found
+        if len(_IMPORTS_BY_TEXT) > 4096:
+            _IMPORTS_BY_TEXT.popitem(last=False)
+    if found and found[0].line != line:
+        found = tuple(Import(i.module, i.name, i.alias, i.level, line) for i in found)
+        _IMPORTS_BY_TEXT[key] = found
+    return found
+
+
 # -- the file's top-level symbols --------------------------------------------------------------
 
 
@@ -240,6 +256,8 @@ def _add_def(source: bytes, node: Node, table: _Symbols) -> None:
 
 
 _SYMBOLS: OrderedDict[tuple[Path, bytes], _Symbols] = OrderedDict()
+RESOLVE_TTL_S = 5.0
+_RESOLVED: dict[tuple, tuple[float, tuple[Path, ...]]] = {}
 _SYMBOLS_CACHE = 256
 
 
@@ -388,37 +406,42 @@ def _members(source: bytes, block: Node) -> list[tuple[Node, Node]]:
     return out
 
 
-def _member_entries(source: bytes, block: Node, indent: str) -> list[str]:
+def _member_entries(source: bytes, block: Node, indent: str, budget: int) -> list[str]:
     """One entry per member: signature line(s) verbatim; with the first docstring line while
-    the class is small, else ``: ...`` on the signature (one line per method)."""
+    the class is small, else ``: ...`` on the signature (one line per method). Members stop,
+    with a last ``...``, where they would pass ``budget`` characters."""
     members = _members(source, block)
     with_docs = len(members) <= MEMBER_DOCS_UP_TO
     out: list[str] = []
+    used = 0
     for count, (stmt, target) in enumerate(members):
-        if count >= CLASS_MEMBERS:
+        entry = _member_entry(source, stmt, target, with_docs)
+        size = sum(len(line) + 1 for line in entry)
+        if count >= CLASS_MEMBERS or used + size > budget:
             out.append(indent + "...")
             break
-        if target.type == "assignment":
-            lines = _lines(source, stmt.start_byte, stmt.end_byte)
-            left = target.child_by_field_name("left")
-            if len(lines) <= ASSIGNMENT_LINES:
-                out.extend(lines)
-            elif left is not None:
-                out.append(_indent_of(lines[0]) + _text(source, left) + " = ...")
-            continue
-        for decorator in _decorators(target):
-            out.extend(_lines(source, decorator.start_byte, decorator.end_byte))
-        header = _signature_lines(source, target)
-        if _body_on_header_line(target):
-            out.extend(header)
-            continue
-        doc = _docstring(_body(target)) if target.type == "function_definition" and with_docs else None
-        if doc is not None:
-            out.extend(header)
-            out.append(_first_doc_line(source, doc, _body_indent(source, target, header)))
-        else:
-            out.extend(header[:-1] + [header[-1] + " ..."])
+        out.extend(entry)
+        used += size
     return out
+
+
+def _member_entry(source: bytes, stmt: Node, target: Node, with_docs: bool) -> list[str]:
+    if target.type == "assignment":
+        lines = _lines(source, stmt.start_byte, stmt.end_byte)
+        left = target.child_by_field_name("left")
+        if len(lines) <= ASSIGNMENT_LINES:
+            return lines
+        return [_indent_of(lines[0]) + _text(source, left) + " = ..."] if left is not None else []
+    out: list[str] = []
+    for decorator in _decorators(target):
+        out.extend(_lines(source, decorator.start_byte, decorator.end_byte))
+    header = _signature_lines(source, target)
+    if _body_on_header_line(target):
+        return out + header
+    doc = _docstring(_body(target)) if target.type == "function_definition" and with_docs else None
+    if doc is not None:
+        return out + header + [_first_doc_line(source, doc, _body_indent(source, target, header))]
+    return out + header[:-1] + [header[-1] + " ..."]
 
 
 def class_skeleton(source: bytes, node: Node, doc_lines: int = DOC_LINES) -> str:
@@ -432,7 +455,8 @@ def class_skeleton(source: bytes, node: Node, doc_lines: int = DOC_LINES) -> str
     doc = _docstring(body)
     if doc is not None:
         lines.extend(_doc_lines(source, doc, doc_lines))
-    members = _member_entries(source, body, indent) if body is not None else []
+    budget = CLASS_CHARS - sum(len(line) + 1 for line in lines)
+    members = _member_entries(source, body, indent, budget) if body is not None else []
     lines.extend(members)
     if doc is None and not members:
         lines.append(indent + "...")
@@ -488,13 +512,19 @@ class PythonSupport:
     # scopes ------------------------------------------------------------------------------
 
     def scopes(self, tree: Tree, source: bytes, byte_offset: int) -> list[Scope]:
-        byte_offset = max(0, min(byte_offset, len(source)))
+        """Module, then each class/function around the cursor, outermost first.
+
+        On a line with nothing before the cursor yet (a fresh line after a body: the parser has
+        already closed the block), a definition that ends above counts as long as the cursor is
+        indented deeper than its ``def``/``class``. Headers that the parser could not attach
+        (inside ERROR nodes while a line is being typed) count by the same rule.
+        """
+        offset = max(0, min(byte_offset, len(source)))
         result = [Scope("module", "", "", 0, len(source))]
         columns = [-1]
-        line_start = _line_start(source, byte_offset)
-        before = source[line_start:byte_offset]
-        stripped = before.lstrip(b" \t")
-        cursor_column = len(before) - len(stripped)
+        line_start = _line_start(source, offset)
+        before = source[line_start:offset]
+        cursor_column = len(before) - len(before.lstrip(b" \t"))
 
         def push(kind: str, name: str, header: str, start: int, end: int, column: int) -> None:
             while len(columns) > 1 and columns[-1] >= column:
@@ -505,57 +535,40 @@ class PythonSupport:
             result.append(Scope(kind, name, header, start, end))
             columns.append(column)
 
-        node = tree.root_node
-        for _ in range(200):  # depth guard
-            child = self._child_towards(node, source, byte_offset, line_start, cursor_column)
+        anchor = offset
+        if not before.strip():  # nothing typed on this line yet: start from the last code above
+            anchor = _last_code_byte(source, line_start)
+        if anchor < 0:
+            return result
+        # (descendant_for_byte_range, not first_named_child_for_byte: in tree-sitter 0.26 the
+        # latter can return an invalid node that crashes the interpreter when touched)
+        deepest = tree.root_node.descendant_for_byte_range(anchor, min(anchor + 1, len(source)))
+        path: list[Node] = []
+        while deepest is not None:
+            path.append(deepest)
+            deepest = deepest.parent
+        path.reverse()
+        for depth, node in enumerate(path):
+            child = path[depth + 1] if depth + 1 < len(path) else None
+            if node.type in _SCOPE_TYPES:
+                column = _column_of(source, node.start_byte)
+                if not (node.start_byte <= offset < node.end_byte or column < cursor_column):
+                    break
+                name = node.child_by_field_name("name")
+                push("class" if node.type == "class_definition" else "function",
+                     _text(source, name) if name is not None else "",
+                     source[node.start_byte:_header_end(node)].decode("utf-8", "replace"),
+                     node.start_byte, node.end_byte, column)
             if node.has_error:
-                for keyword_node in self._broken_headers(node, child, byte_offset):
+                for keyword_node in self._broken_headers(node, child, offset):
                     column = _column_of(source, keyword_node.start_byte)
                     if column < cursor_column:
-                        header_end = _broken_header_end(source, keyword_node, byte_offset)
-                        name = self._broken_name(source, keyword_node)
+                        header_end = _broken_header_end(source, keyword_node, offset)
                         header = source[keyword_node.start_byte:header_end].decode("utf-8", "replace").rstrip()
-                        kind = "class" if keyword_node.type == "class" else "function"
-                        push(kind, name, header, keyword_node.start_byte, node.end_byte, column)
-            if child is None:
-                break
-            if child.type in _SCOPE_TYPES:
-                name = child.child_by_field_name("name")
-                start = child.start_byte
-                header = source[start:_header_end(child)].decode("utf-8", "replace")
-                push("class" if child.type == "class_definition" else "function",
-                     _text(source, name) if name is not None else "", header, start, child.end_byte,
-                     _column_of(source, start))
-            node = child
+                        push("class" if keyword_node.type == "class" else "function",
+                             self._broken_name(source, keyword_node), header, keyword_node.start_byte,
+                             node.end_byte, column)
         return result
-
-    @staticmethod
-    def _child_towards(node: Node, source: bytes, offset: int, line_start: int, cursor_column: int) -> Node | None:
-        """The child holding the cursor; or, on the blank/indented line right after a compound
-        statement, that statement when the cursor is indented deeper than its first line."""
-        count = node.named_child_count
-        if not count:
-            return None
-        last = node.named_child(count - 1)
-        # first_named_child_for_byte returns an invalid node when no child ends after the offset
-        child = node.first_named_child_for_byte(offset) if last.end_byte > offset else None
-        if child is not None and child.start_byte <= offset and (child.start_byte < offset or child.end_byte > offset):
-            return child
-        previous = child.prev_named_sibling if child is not None else last
-        if previous is None or previous.end_byte > offset:
-            return None
-        if previous.end_byte == offset:
-            return previous if previous.type in _COMPOUND or previous.type in _CONTAINERS else None
-        if previous.type == "block" or (previous.type == "ERROR" and previous.start_byte < offset):
-            return previous
-        if previous.type not in _COMPOUND or previous.end_byte > line_start:
-            return None
-        if _column_of(source, previous.start_byte) >= cursor_column:
-            return None
-        gap = source[previous.end_byte:line_start]
-        if any(line.strip() and not line.strip().startswith(b"#") for line in gap.split(b"\n")):
-            return None
-        return previous
 
     @staticmethod
     def _broken_headers(node: Node, child: Node | None, offset: int) -> list[Node]:
@@ -618,7 +631,7 @@ class PythonSupport:
             if token is not None and token.type == "import":
                 statement = token.parent
                 if statement is not None and statement.type in _IMPORT_STATEMENTS:
-                    out.extend(_imports_of(statement, source))
+                    out.extend(_imports_cached(statement, source))
             position = source.find(b"import", position + 6)
         return out
 
@@ -691,6 +704,22 @@ class PythonSupport:
     # resolution --------------------------------------------------------------------------
 
     def resolve(self, imp: Import, from_path: Path, workspace: Workspace) -> list[Path]:
+        """Candidate files, best first. Answers are kept for RESOLVE_TTL_S seconds (a keystroke
+        resolves the same imports again; each costs a few dozen file-system probes)."""
+        key = (imp.module, imp.name, imp.level, from_path.parent, tuple(workspace.roots),
+               tuple(workspace.search_paths("python")))
+        now = time.monotonic()
+        cached = _RESOLVED.get(key)
+        if cached is not None and now - cached[0] < RESOLVE_TTL_S:
+            return list(cached[1])
+        found = self._resolve(imp, from_path, workspace)
+        _RESOLVED[key] = (now, tuple(found))
+        if len(_RESOLVED) > 4096:
+            for stale in [k for k, (t, _) in _RESOLVED.items() if now - t >= RESOLVE_TTL_S] or list(_RESOLVED)[:1024]:
+                del _RESOLVED[stale]
+        return found
+
+    def _resolve(self, imp: Import, from_path: Path, workspace: Workspace) -> list[Path]:
         module = MODULE_ALIASES.get(imp.module, imp.module) if imp.level == 0 else imp.module
         parts = [p for p in module.split(".") if p] if module else []
         if imp.level > 0:
@@ -832,6 +861,14 @@ class PythonSupport:
             else:
                 lines.extend(header[:-1] + [header[-1] + " ..."])
         return "\n".join(lines)
+
+
+def _last_code_byte(source: bytes, before: int) -> int:
+    """The last non-blank byte before ``before`` (-1 if none)."""
+    index = before - 1
+    while index >= 0 and source[index] in b" \t\r\n\f":
+        index -= 1
+    return index
 
 
 def _broken_header_end(source: bytes, keyword_node: Node, offset: int) -> int:
