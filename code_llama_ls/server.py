@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from typing import Any
@@ -49,7 +50,8 @@ class CodeLlamaProtocol(LanguageServerProtocol):
                 raise
             method = data.get("method")
             message = f"{method}: params could not be decoded ({exc.__class__.__name__}); ignored"
-            if "id" in data:
+            if "id" in data:  # request params carry positions, not code: show them
+                message += f": {json.dumps(data.get('params'))[:300]}"
                 self._send_response(data["id"], error=JsonRpcInvalidParams(message).to_response_error())
             self.notify(types.WINDOW_LOG_MESSAGE, types.LogMessageParams(type=types.MessageType.Warning,
                                                                          message=message))

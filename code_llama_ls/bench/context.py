@@ -2,7 +2,7 @@
 
 Model-free. Tasks are cut from the Python standard library with a fixed seed: a line inside a
 function that calls a name imported from another stdlib module, either ``from m import x`` …
-``x(`` or ``import m`` … ``m.x(``, with the cursor right after the opening bracket. The gold is
+``x(`` or ``import m`` … ``m.x(`` (or ``m.sub.x(``, as in ``os.path.join(``), with the cursor right after the opening bracket. The gold is
 the ``def``/``class`` the name statically resolves to, found here by a scan of our own (``ast``
 parses the target's source; nothing is imported or run), re-exports followed; tasks whose gold
 is missing, not a function or class, or in the task's own file are skipped.
@@ -59,7 +59,7 @@ class Task:
     path: Path  # the file the task is cut from (the whole file is the document)
     offset: int  # string offset right after the call's "("
     call: str  # the callee as written: "x" or "m.x"
-    form: str  # "from" (from m import x … x() or "module" (import m … m.x()
+    form: str  # "from" (from m import x … x(), "module" (import m … m.x(), "submodule" (m.sub.x()
     gold_path: Path
     gold_line: str  # the gold definition's first signature line, verbatim
     gold_lineno: int  # 1-based
@@ -216,14 +216,15 @@ def _candidates(stdlib: StaticStdlib, path: Path) -> list[tuple[int, int, str, s
         return []
     defs, froms, _, _, other = stdlib.top_level(path)
     from_bindings: dict[str, tuple[ast.ImportFrom, str]] = dict(froms)
-    modules: dict[str, str] = {}  # local name → dotted module, for ``import m`` / ``import m as n``
+    modules: dict[str, str] = {}  # local name → dotted module: ``import m``, ``import m as n``, ``import a.b`` (a)
     for stmt in tree.body:
         if isinstance(stmt, ast.Import):
             for alias in stmt.names:
                 if alias.asname:
                     modules[alias.asname] = alias.name
-                elif "." not in alias.name:
-                    modules[alias.name] = alias.name
+                else:
+                    head = alias.name.split(".")[0]
+                    modules.setdefault(head, head)
     out = []
     for function in ast.walk(tree):
         if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -245,6 +246,13 @@ def _candidates(stdlib: StaticStdlib, path: Path) -> list[tuple[int, int, str, s
                 target = stdlib.module_file(modules[callee.value.id])
                 if target is not None:
                     found = (f"{callee.value.id}.{callee.attr}", "module", stdlib.gold(target, callee.attr))
+            elif isinstance(callee, ast.Attribute) and isinstance(callee.value, ast.Attribute) \
+                    and isinstance(callee.value.value, ast.Name) and callee.value.value.id in modules \
+                    and callee.value.value.id not in params and callee.value.value.id not in defs:
+                head = callee.value.value.id  # import m … m.sub.x(  (os.path.join, xml.dom.minidom …)
+                target = stdlib.module_file(f"{modules[head]}.{callee.value.attr}")
+                if target is not None:
+                    found = (f"{head}.{callee.value.attr}.{callee.attr}", "submodule", stdlib.gold(target, callee.attr))
             if found is None or found[2] is None or found[2][0] == path:
                 continue
             if callee.end_lineno is None or callee.end_col_offset is None:
@@ -405,7 +413,7 @@ def run(tasks_wanted: int = DEFAULT_TASKS, seed: int = DEFAULT_SEED, overhead_re
     sample = sorted({t.path for t in tasks} | {t.gold_path for t in tasks})
     windows = [w for path in sample for w in windows_of(path, stdlib.source(path) or "")]
     bm25 = BM25(windows)
-    bm25_context = BM25Context(bm25)
+    bm25_context = BM25Context(bm25, root)
 
     hits = {"context": 0, "infile": 0, "bm25": 0}
     misses: list[dict] = []
@@ -441,7 +449,7 @@ def run(tasks_wanted: int = DEFAULT_TASKS, seed: int = DEFAULT_SEED, overhead_re
         "tasks_by_form": {form: t for form, (_, t) in sorted(by_form.items())},
         "seed": seed,
         "max_context_tokens": max_context_tokens,
-        "tokenizer": tokenizer.name or "fixture",
+        "tokenizer": "codellama-replica" if "codellama-tokenizer" in (tokenizer.name or "") else "fallback-bpe",
         "sample_files": len(sample),
         "bm25_windows": len(windows),
         "overhead_requests": overhead_requests,
@@ -451,29 +459,32 @@ def run(tasks_wanted: int = DEFAULT_TASKS, seed: int = DEFAULT_SEED, overhead_re
 
 
 class BM25Context:
-    """The BM25 baseline behind the engine's interface, so packing and rendering are the same."""
+    """The BM25 baseline behind the context engine's interface (``collect``), so that its windows
+    are rendered and packed exactly like the engine's blocks."""
 
-    def __init__(self, index: BM25) -> None:
+    def __init__(self, index: BM25, root: Path) -> None:
         self.index = index
+        self.root = root
 
     def collect(self, document: Document, offset: int) -> list:
-        from code_llama_ls.context.engine import ContextItem
+        from code_llama_ls.prompts.fim import ContextBlock
 
         path = _path_of(document.uri)
         windows = self.index.search(query_window(document.text, offset), exclude=path)
-        return [window_item(ContextItem, w, rank) for rank, w in enumerate(windows)]
+        return [ContextBlock("snippet", _display(w.path, self.root), w.text.rstrip("\n")) for w in windows]
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
 
 
 def _path_of(uri: str) -> Path | None:
     from urllib.parse import unquote, urlparse
 
     return Path(unquote(urlparse(uri).path)) if uri.startswith("file:") else None
-
-
-def window_item(item_type, window: Window, rank: int):
-    """A BM25 window as a context item (the engine renders and packs it like its own)."""
-    return item_type(path=window.path, text=window.text.rstrip("\n"), kind="snippet", score=1.0 / (1 + rank),
-                     start_line=window.start_line)
 
 
 def measure_overhead(tokenizer: InfillTokenizer, requests: int, lines: int = 10_000) -> dict:

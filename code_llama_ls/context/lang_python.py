@@ -121,7 +121,10 @@ def _imports_of(node: Node, source: bytes) -> list[Import]:
                 if target is not None:
                     out.append(Import(_dotted(source, target), None, _text(source, alias) if alias else None, 0, line))
             elif name.type == "dotted_name":
-                out.append(Import(_dotted(source, name), None, None, 0, line))
+                module = _dotted(source, name)
+                out.append(Import(module, None, None, 0, line))
+                if "." in module:  # ``import a.b`` binds ``a``: the package, through which a.b.x is reached
+                    out.append(Import(module.split(".", 1)[0], None, None, 0, line))
         return out
     # import_from_statement / future_import_statement
     level, module = 0, "__future__"

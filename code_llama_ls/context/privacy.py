@@ -15,7 +15,8 @@ import pathspec
 SECRET_PATTERNS = (
     ".env", ".env.*", "*.env", "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore",
     "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".netrc", ".npmrc", ".pypirc",
-    ".git-credentials", "credentials", "credentials.json", "*.credentials", "secrets.*",
+    ".git-credentials", "credentials", "credentials.json", "*.credentials", "secrets.json", "secrets.yaml",
+    "secrets.yml", "secrets.toml",
     ".aws/", ".ssh/", ".gnupg/", "*.kdbx", ".htpasswd",
 )
 IGNORE_FILES = (".gitignore", ".codellamaignore")

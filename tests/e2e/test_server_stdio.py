@@ -22,7 +22,9 @@ URI = "file:///workspace/add.py"
 @pytest_lsp.fixture(config=SERVER)
 async def client(lsp_client: LanguageClient, trained_model):
     lsp_client.status = record_status(lsp_client)
-    result = await start(lsp_client, {"model": str(trained_model), "localFilesOnly": True, "maxNewTokens": 32})
+    # The trained model knows the examples' prompts without added context.
+    result = await start(lsp_client, {"model": str(trained_model), "localFilesOnly": True, "maxNewTokens": 32,
+                                      "contextEnabled": False})
     lsp_client.init_result = result
     await wait_for_state(lsp_client.status, "ready")
     yield
