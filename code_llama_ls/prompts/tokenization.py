@@ -188,6 +188,10 @@ class InfillTokenizer:
         # The decoder changed the sentinel (it never should); fall back to a plain decode.
         return self._tokenizer.decode(list(ids), skip_special_tokens=False)
 
+    def token_id(self, piece: str) -> int | None:
+        """The id of a vocabulary piece or added token (``<step>``, ``</s>`` …), or None."""
+        return self._tokenizer.token_to_id(piece)
+
     def stop_ids(self) -> frozenset[int]:
         stops = {self.special.eot}
         if self.special.eos is not None:

@@ -1,0 +1,152 @@
+"""Instruct (chat) prompts, token-exact with Meta's reference for Code Llama - Instruct.
+
+Meta's ``llama/generation.py`` (``chat_completion``) builds a dialog's ids as:
+
+- a system message is folded into the first user message: ``B_SYS + system + E_SYS + user``;
+- each (user, assistant) pair: ``[BOS] + enc(f"{B_INST} {user.strip()} {E_INST} {answer.strip()} ")
+  + [EOS]``;
+- the last user message: ``[BOS] + enc(f"{B_INST} {user.strip()} {E_INST}")``;
+
+where ``enc`` is SentencePiece's encoding with its implicit leading ``▁``
+(:meth:`InfillTokenizer.encode`). A message containing one of the special tags is refused, as
+the reference does; the caller quotes selected code in a fenced block, which is allowed to hold
+the tags (this project's own source does).
+
+Code Llama 70B - Instruct uses a different dialog format (``Source: …`` turns separated by
+``<step>``); it is used when the tokenizer has a ``<step>`` token. Other models get their own
+chat template through transformers (:func:`chat_template_ids`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+B_INST, E_INST = "[INST]", "[/INST]"
+B_SYS, E_SYS = "<<SYS>>\n", "\n<</SYS>>\n\n"
+SPECIAL_TAGS = (B_INST, E_INST, "<<SYS>>", "<</SYS>>")
+UNSAFE_ERROR = "special tags are not allowed as part of the prompt"
+STEP = "<step>"
+
+Role = Literal["system", "user", "assistant"]
+InstructFormat = Literal["llama2", "step", "template"]
+
+
+class PromptRefused(ValueError):
+    """The user's text cannot be put into an instruct prompt (it holds special tags)."""
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class InstructPrompt:
+    ids: list[int]
+    format: InstructFormat
+    stop_ids: frozenset[int] = field(default_factory=frozenset)
+
+
+class ChatTokenizer(Protocol):
+    """What the Code Llama formats need (``InfillTokenizer`` has all of it)."""
+
+    special: Any  # .bos, .eos
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def encode_infilling(self, text: str) -> list[int]: ...
+
+    def token_id(self, piece: str) -> int | None: ...
+
+
+def check_user_text(text: str, what: str = "question") -> None:
+    """Refuse text holding ``[INST]``, ``[/INST]``, ``<<SYS>>`` or ``<</SYS>>`` (the reference's rule)."""
+    found = [tag for tag in SPECIAL_TAGS if tag in text]
+    if found:
+        raise PromptRefused(f"the {what} contains {', '.join(found)}: {UNSAFE_ERROR}")
+
+
+def fold_system(dialog: Sequence[Message]) -> list[Message]:
+    """The reference's handling of a system message, and its role-order check."""
+    messages = list(dialog)
+    if messages and messages[0].role == "system":
+        if len(messages) < 2:
+            raise ValueError("a system message must be followed by a user message")
+        messages = [Message(messages[1].role, B_SYS + messages[0].content + E_SYS + messages[1].content),
+                    *messages[2:]]
+    if not messages or messages[-1].role != "user":
+        raise ValueError("the last message must be from the user")
+    if not all(m.role == "user" for m in messages[::2]) or not all(m.role == "assistant" for m in messages[1::2]):
+        raise ValueError("roles must be system?, user, assistant, user, … alternating")
+    return messages
+
+
+def llama2_chat_ids(tokenizer: ChatTokenizer, dialog: Sequence[Message]) -> list[int]:
+    """Meta's ``chat_completion`` prompt ids for one dialog."""
+    messages = fold_system(dialog)
+    bos, eos = tokenizer.special.bos, tokenizer.special.eos
+    if eos is None:
+        raise ValueError("the tokenizer has no EOS token </s>; it cannot hold a multi-turn dialog")
+    ids: list[int] = []
+    for prompt, answer in zip(messages[:-1:2], messages[1::2]):
+        ids += [bos, *tokenizer.encode(f"{B_INST} {prompt.content.strip()} {E_INST} {answer.content.strip()} "), eos]
+    ids += [bos, *tokenizer.encode(f"{B_INST} {messages[-1].content.strip()} {E_INST}")]
+    return ids
+
+
+def step_dialog_text(dialog: Sequence[Message]) -> str:
+    """Code Llama 70B - Instruct's dialog (its published chat template), after ``<s>``."""
+    parts = [f"Source: {m.role}\n\n {m.content.strip()} {STEP} " for m in dialog]
+    return "".join(parts) + "Source: assistant\nDestination: user\n\n "
+
+
+def step_chat_ids(tokenizer: ChatTokenizer, dialog: Sequence[Message]) -> list[int]:
+    step = tokenizer.token_id(STEP)
+    if step is None:
+        raise ValueError("the tokenizer has no <step> token")
+    ids = [tokenizer.special.bos]
+    pieces = step_dialog_text(dialog).split(STEP)
+    for i, piece in enumerate(pieces):
+        if i:
+            ids.append(step)
+        ids += tokenizer.encode_infilling(piece)
+    return ids
+
+
+def chat_template_ids(hf_tokenizer: Any, dialog: Sequence[Message]) -> list[int]:
+    """Another model's own chat template (transformers' ``apply_chat_template``)."""
+    messages = [{"role": m.role, "content": m.content} for m in dialog]
+    ids = hf_tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
+    if isinstance(ids, dict) or hasattr(ids, "keys"):
+        ids = ids["input_ids"]
+    return [int(i) for i in ids]
+
+
+def build_instruct_prompt(tokenizer: ChatTokenizer, dialog: Sequence[Message], hf_tokenizer: Any = None) -> InstructPrompt:
+    """Ids for a dialog in the format the model was trained on.
+
+    Code Llama tokenizers (``[INST]`` family) get Meta's reference format; a tokenizer with
+    ``<step>`` the 70B dialog format; ``hf_tokenizer`` (a transformers tokenizer with a chat
+    template) is used only for other models, whose tokenizer is not Code Llama's.
+    """
+    stops = {tokenizer.special.eos} if tokenizer.special.eos is not None else set()
+    step = tokenizer.token_id(STEP)
+    if step is not None:
+        return InstructPrompt(step_chat_ids(tokenizer, dialog), "step", frozenset(stops | {step}))
+    if hf_tokenizer is not None and getattr(hf_tokenizer, "chat_template", None) and not _is_code_llama(tokenizer):
+        return InstructPrompt(chat_template_ids(hf_tokenizer, dialog), "template", frozenset(stops))
+    return InstructPrompt(llama2_chat_ids(tokenizer, dialog), "llama2", frozenset(stops))
+
+
+def _is_code_llama(tokenizer: ChatTokenizer) -> bool:
+    return tokenizer.token_id("▁<PRE>") is not None or tokenizer.token_id("<PRE>") is not None
+
+
+__all__ = [
+    "B_INST", "E_INST", "B_SYS", "E_SYS", "SPECIAL_TAGS", "UNSAFE_ERROR", "Message", "InstructPrompt",
+    "PromptRefused", "build_instruct_prompt", "chat_template_ids", "check_user_text", "llama2_chat_ids",
+    "step_chat_ids", "step_dialog_text",
+]
