@@ -46,6 +46,7 @@ MAX_CONTEXT_TOKENS = 1024
 TASKS_PER_FILE = 3
 TASKS_PER_GOLD = 3  # keeps a popular definition (codecs.CodecInfo …) from filling the sample
 WINDOW_LINES = 20
+WARM_STRIDE = 50  # the overhead run first builds a prompt every 50 lines: the index is warm
 WINDOW_STRIDE = 10
 EXCLUDED_PARTS = frozenset({
     "site-packages", "dist-packages", "test", "tests", "idle_test", "__phello__", "turtledemo",
@@ -445,6 +446,7 @@ def run(tasks_wanted: int = DEFAULT_TASKS, seed: int = DEFAULT_SEED, overhead_re
         "recall_bm25": round(hits["bm25"] / n, 4),
         "overhead_p50_ms": overhead["p50_ms"],
         "overhead_p95_ms": overhead["p95_ms"],
+        "overhead_stages_ms": overhead["stages"],
         "recall_by_form": {form: round(h / max(1, t), 4) for form, (h, t) in sorted(by_form.items())},
         "tasks_by_form": {form: t for form, (_, t) in sorted(by_form.items())},
         "seed": seed,
@@ -487,8 +489,28 @@ def _path_of(uri: str) -> Path | None:
     return Path(unquote(urlparse(uri).path)) if uri.startswith("file:") else None
 
 
+class _Timed:
+    """The engine behind a stopwatch: how much of ``build_prompt`` is collecting context."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.last_ms = 0.0
+
+    def collect(self, document: Document, offset: int) -> list:
+        began = time.perf_counter()
+        blocks = self.engine.collect(document, offset)
+        self.last_ms = (time.perf_counter() - began) * 1000
+        return blocks
+
+
 def measure_overhead(tokenizer: InfillTokenizer, requests: int, lines: int = 10_000) -> dict:
-    """One keystroke + context + prompt on a 10,000-line file, warm index, default CPU budget."""
+    """One keystroke + context + prompt on a 10,000-line file, warm index, default CPU budget.
+
+    The total runs from the edit to the finished prompt ids; stages: the edit itself, the
+    incremental reparse (documents parse lazily, on the first use of the tree), collecting
+    context, and packing + encoding the prompt. Each keystroke is undone (untimed) before the
+    next, at another random line.
+    """
     import tempfile
 
     from code_llama_ls.bench.overhead import python_file
@@ -498,6 +520,8 @@ def measure_overhead(tokenizer: InfillTokenizer, requests: int, lines: int = 10_
     from code_llama_ls.settings import Settings
 
     settings = Settings(model="bench", local_files_only=True)  # default budget on CPU: 4096
+    stages: dict[str, list[float]] = {"document_update": [], "parse": [], "context": [], "prompt": []}
+    totals: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-context-") as folder:
         root = Path(folder)
         path = root / "big.py"
@@ -505,22 +529,37 @@ def measure_overhead(tokenizer: InfillTokenizer, requests: int, lines: int = 10_
         path.write_text(text, encoding="utf-8")
         documents = DocumentStore()
         document = documents.open(path.as_uri(), text, 1, "python")
-        engine = ContextEngine(lambda: settings, documents, [root])
+        engine = _Timed(ContextEngine(lambda: settings, documents, [root]))
+        for line in range(lines // 10, lines, WARM_STRIDE):  # warm: the modules it imports are indexed
+            build_prompt(document, document.line_range(line)[1], tokenizer, settings, "cpu", context=engine)
         rng = random.Random(7)
-        timings: list[float] = []
         for i in range(requests + 5):
             line = rng.randrange(lines // 10, lines - 10)
             _, end = document.line_range(line)
             position = document.position_at(end)
             began = time.perf_counter()
-            document.apply_change("x", position, position)
+            document.apply_change("x", position, position)  # one keystroke at the end of a line
             document.version += 1
+            updated = time.perf_counter()
+            document.tree  # the reparse build_prompt would otherwise trigger
+            parsed = time.perf_counter()
             build_prompt(document, end + 1, tokenizer, settings, "cpu", context=engine)
-            elapsed = (time.perf_counter() - began) * 1000
-            if i >= 5:  # the first requests warm the index and the caches
-                timings.append(elapsed)
-    return {"p50_ms": round(percentile(timings, 0.5), 3), "p95_ms": round(percentile(timings, 0.95), 3),
-            "mean_ms": round(sum(timings) / len(timings), 3) if timings else 0.0}
+            done = time.perf_counter()
+            # Undo the keystroke, untimed: each measured keystroke meets the real file with one
+            # fresh syntax error, not the hundreds that keystrokes left everywhere would add up to.
+            document.apply_change("", position, document.position_at(end + 1))
+            document.version += 1
+            document.tree
+            if i < 5:  # the first keystrokes warm the incremental parse
+                continue
+            totals.append((done - began) * 1000)
+            stages["document_update"].append((updated - began) * 1000)
+            stages["parse"].append((parsed - updated) * 1000)
+            stages["context"].append(engine.last_ms)
+            stages["prompt"].append((done - parsed) * 1000 - engine.last_ms)
+    return {"p50_ms": round(percentile(totals, 0.5), 3), "p95_ms": round(percentile(totals, 0.95), 3),
+            "stages": {name: {"p50_ms": round(percentile(v, 0.5), 3), "p95_ms": round(percentile(v, 0.95), 3)}
+                       for name, v in stages.items()}}
 
 
 def main(args: argparse.Namespace) -> int:
@@ -539,6 +578,8 @@ def main(args: argparse.Namespace) -> int:
     for form, value in result["recall_by_form"].items():
         print(f"{'  ' + form + ' (' + str(result['tasks_by_form'][form]) + ' tasks)':<32}{value:>8.3f}")
     print(f"{'overhead p50 / p95 ms':<32}{result['overhead_p50_ms']:>8.2f} / {result['overhead_p95_ms']:.2f}")
+    for stage, values in result["overhead_stages_ms"].items():
+        print(f"{'  ' + stage:<32}{values['p50_ms']:>8.2f} / {values['p95_ms']:.2f}")
     if args.show_misses:
         for miss in misses:
             print(f"miss: {miss['file']}:{miss['line']} {miss['call']}( -> {miss['gold']}  {miss['gold_line']}")
