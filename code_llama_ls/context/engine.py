@@ -123,6 +123,20 @@ class ContextEngine:
         blocks.extend(self._snippet_blocks(document, cursor_line, settings))
         return blocks
 
+    def definitions_in_range(self, document: Document, start: int, end: int) -> list[ContextBlock]:
+        """Skeletons of what the code in ``[start, end)`` (string offsets) uses, resolved through
+        the file's imports as for completions; for instruct prompts (explain, docstring, tests)."""
+        support = SUPPORTS.get(document.language)
+        tree = document.tree if support is not None and not document.too_large else None
+        if support is None or tree is None or not self._settings().context_enabled:
+            return []
+        source = document.text.encode("utf-8", "surrogatepass")
+        line = document.position_at(start, "utf-32").line
+        references = support.references(tree, source, _byte_offset(document.text, start),
+                                        _byte_offset(document.text, end), line)
+        imports = tuple(support.imports(tree, source))
+        return self._resolve_all(support, references, imports, uri_to_path(document.uri) or Path(document.uri))
+
     def _definition_blocks(self, document: Document, offset: int, cursor_line: int, support: LanguageSupport,
                            tree, settings: Settings) -> list[ContextBlock]:
         first = max(cursor_line - settings.context_lines_before, 0)
