@@ -122,8 +122,10 @@ class StaticStdlib:
                 return candidate
         return None
 
-    def top_level(self, path: Path) -> tuple[dict[str, ast.AST], dict[str, ast.ImportFrom], list[ast.ImportFrom], list[str] | None, set[str]]:
-        """defs, from-imports by bound name, star imports, ``__all__``, other bound names."""
+    def top_level(self, path: Path) -> tuple[dict[str, ast.AST], dict[str, tuple[ast.ImportFrom, str]],
+                                             list[ast.ImportFrom], list[str] | None, set[str]]:
+        """defs, from-imports by bound name (with the imported name), star imports, ``__all__``,
+        names bound otherwise (assignments, module imports)."""
         return self._top_level(path)
 
     @lru_cache(maxsize=None)
