@@ -42,9 +42,15 @@ class Settings(BaseModel):
         None, ge=64, description=f"Prompt + completion tokens; default {CPU_CONTEXT_TOKENS} on CPU, {GPU_CONTEXT_TOKENS} on GPU."
     )
     max_new_tokens: int = Field(128, ge=1, le=4096, description="Most tokens one completion may generate.")
-    fim_mode: Literal["auto", "psm", "spm"] = Field("auto", description="Infilling order: prefix-suffix-middle or suffix-prefix-middle.")
+    instruct_max_new_tokens: int = Field(512, ge=1, le=8192, description="Most tokens one explain/ask/docstring/tests answer may generate.")
+    fim_mode: Literal["auto", "psm", "spm"] = Field(
+        "auto", description="Infilling order: prefix-suffix-middle or suffix-prefix-middle; `auto` uses SPM for "
+        "automatic inline triggers (typing keeps the cached KV prefix valid) and PSM otherwise.")
     prefix_ratio: float = Field(0.75, gt=0.0, lt=1.0, description="Share of the prompt budget reserved for text before the cursor.")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 is greedy decoding.")
+    kv_cache_mb: int = Field(1024, ge=0, description="Memory cap for reused prompt KV caches (LRU); 0 turns reuse off.")
+    token_healing: bool = Field(True, description="Back off a prefix ending inside a word and let the model complete the whole word.")
+    prompt_lookup_tokens: int = Field(0, ge=0, le=16, description="Greedy prompt-lookup decoding: tokens drafted from n-gram matches per step (0: off).")
     enabled_languages: list[str] = Field(
         default_factory=lambda: ["*"], description="languageIds that get completions; `*` for all."
     )

@@ -1,0 +1,134 @@
+"""The instruct prompt of an action: the code, its enclosing scope, the file's imports and the
+skeletons of what it uses, within a token budget (pure apart from the context engine's lookups).
+
+Priority when the budget is short: the code itself (required), then the enclosing scope (whole,
+else its header), then the imports, then the skeletons; the lowest priority goes first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from code_llama_ls.actions.targets import FENCE_NAMES, LANGUAGE_LABELS, Target
+from code_llama_ls.actions.testfiles import FRAMEWORKS
+from code_llama_ls.context.engine import SUPPORTS, ContextEngine, comment_prefix
+from code_llama_ls.documents import Document
+from code_llama_ls.prompts.instruct import InstructPrompt, Message, build_instruct_prompt, check_user_text
+
+SYSTEM_PROMPT = "You are an expert programmer. Answer accurately and concisely."
+
+
+class PromptTooLong(ValueError):
+    """Even the code alone does not fit the model's context."""
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    language: str
+    code: str
+    scope: str = ""  # the enclosing scope's text (or header), when larger than the code
+    imports: str = ""
+    skeletons: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (path, skeleton)
+
+
+def gather_context(document: Document, start: int, end: int, context: ContextEngine | None) -> ActionContext:
+    """What the prompt may hold about ``document[start:end]``."""
+    code = document.text[start:end]
+    support = SUPPORTS.get(document.language)
+    tree = document.tree if support is not None and not document.too_large else None
+    scope_text, imports_text = "", ""
+    if support is not None and tree is not None:
+        source = document.text.encode("utf-8", "surrogatepass")
+        b_start = len(document.text[:start].encode("utf-8", "surrogatepass"))
+        b_end = b_start + len(code.encode("utf-8", "surrogatepass"))
+        scopes = [s for s in support.scopes(tree, source, b_start)
+                  if s.kind != "module" and s.start_byte <= b_start and s.end_byte >= b_end
+                  and (s.end_byte - s.start_byte) > (b_end - b_start) + 1]
+        if scopes:
+            inner = scopes[-1]
+            scope_text = source[inner.start_byte:inner.end_byte].decode("utf-8", "surrogatepass")
+        seen: list[str] = []
+        for imp in support.imports(tree, source):
+            if 0 <= imp.line < document.line_count:
+                line = document.line_text(imp.line)
+                if line.strip() and line not in seen:
+                    seen.append(line)
+        imports_text = "\n".join(seen)
+    skeletons: tuple[tuple[str, str], ...] = ()
+    if context is not None:
+        skeletons = tuple((b.path, b.body) for b in context.definitions_in_range(document, start, end))
+    return ActionContext(document.language, code, scope_text, imports_text, skeletons)
+
+
+def _fence(language: str) -> str:
+    return FENCE_NAMES.get(language, language)
+
+
+def _block(language: str, body: str) -> str:
+    return f"```{_fence(language)}\n{body.strip(chr(10))}\n```"
+
+
+def instruction(kind: str, language: str, *, question: str | None = None, target: Target | None = None,
+                module: str | None = None) -> str:
+    label = LANGUAGE_LABELS.get(language, "")
+    code_words = f"{label} code" if label else "code"
+    if kind == "explain":
+        return f"Explain what this {code_words} does."
+    if kind == "ask":
+        return f"{(question or '').strip()}\n\nThe question is about this {code_words}."
+    if target is None:
+        raise ValueError(f"{kind} needs a target")
+    what = f"the {label} {target.kind} `{target.name}`" if target.kind != "module" else f"the {label} module `{target.name}`"
+    if kind == "docstring":
+        return (f"Write a docstring for {what}. Reply with the docstring text only, "
+                f"without quotes or comment markers.")
+    if kind == "tests":
+        where = f" (module `{module}`)" if module else ""
+        return f"Write {FRAMEWORKS.get(language, 'unit')} tests for {what}{where}. Reply with one ```{_fence(language)} code block."
+    raise ValueError(f"unknown action {kind!r}")
+
+
+def user_message(head: str, ctx: ActionContext) -> str:
+    parts = [head]
+    if ctx.imports:
+        parts.append("The file's imports:\n" + _block(ctx.language, ctx.imports))
+    if ctx.skeletons:
+        prefix = comment_prefix(ctx.language)
+        body = "\n\n".join(f"{prefix} {path}\n{skeleton}" for path, skeleton in ctx.skeletons)
+        parts.append("Definitions it uses:\n" + _block(ctx.language, body))
+    if ctx.scope:
+        parts.append("It is part of:\n" + _block(ctx.language, ctx.scope))
+    parts.append(_block(ctx.language, ctx.code))
+    return "\n\n".join(parts)
+
+
+def dialog_for(head: str, ctx: ActionContext) -> list[Message]:
+    return [Message("system", SYSTEM_PROMPT), Message("user", user_message(head, ctx))]
+
+
+def fit_prompt(tokenizer, head: str, ctx: ActionContext, limit: int, hf_tokenizer=None) -> tuple[InstructPrompt, ActionContext]:
+    """The prompt with as much context as fits ``limit`` tokens (prompt only)."""
+    candidates = [ctx]
+    current = ctx
+    for i in range(len(ctx.skeletons) - 1, -1, -1):
+        current = replace(current, skeletons=ctx.skeletons[:i])
+        candidates.append(current)
+    current = replace(current, imports="")
+    candidates.append(current)
+    if current.scope:
+        header = current.scope.split("\n", 1)[0]
+        candidates.append(replace(current, scope=header))
+        candidates.append(replace(current, scope=""))
+    for candidate in candidates:
+        prompt = build_instruct_prompt(tokenizer, dialog_for(head, candidate), hf_tokenizer)
+        if len(prompt.ids) <= limit:
+            return prompt, candidate
+    raise PromptTooLong(f"the code is too long for the model's context ({len(prompt.ids)} tokens, at most {limit}); "
+                        "select less")
+
+
+def check_question(question: str | None) -> str:
+    if question is None or not question.strip():
+        raise ValueError("ask needs a question")
+    check_user_text(question)
+    return question
