@@ -122,7 +122,8 @@ def _imports_of(node: Node, source: bytes) -> list[Import]:
                     out.append(Import(_dotted(source, target), None, _text(source, alias) if alias else None, 0, line))
             elif name.type == "dotted_name":
                 module = _dotted(source, name)
-                out.append(Import(module, None, None, 0, line))
+                # ``import a.b`` binds ``a``, not ``b``: its own local name is the dotted path.
+                out.append(Import(module, None, module if "." in module else None, 0, line))
                 if "." in module:  # ``import a.b`` binds ``a``: the package, through which a.b.x is reached
                     out.append(Import(module.split(".", 1)[0], None, None, 0, line))
         return out

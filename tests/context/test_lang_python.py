@@ -172,7 +172,7 @@ def test_imports_every_form_including_inside_functions() -> None:
     got = PY.imports(parsed.tree, parsed.source)
     assert [(i.module, i.name, i.alias, i.level) for i in got] == [
         ("os", None, None, 0),
-        ("a.b", None, None, 0),
+        ("a.b", None, "a.b", 0),  # binds a (next entry), not b
         ("a", None, None, 0),  # what ``import a.b`` binds
         ("a.b", None, "c", 0),
         ("sys", None, None, 0),
