@@ -16,6 +16,8 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 from code_llama_ls import __version__
+from code_llama_ls.actions.lsp import COMMANDS, EXPLAIN_REQUEST, ActionsLsp
+from code_llama_ls.actions.service import ActionService, instruct_settings
 from code_llama_ls.backends.base import BackendError
 from code_llama_ls.completion.engine import CompletionEngine, CompletionSkipped, build_prompt
 from code_llama_ls.context.engine import ContextEngine
@@ -89,16 +91,40 @@ class CodeLlamaServer(LanguageServer):
         self._progress_task: asyncio.Future | None = None
         self._status: dict[str, Any] = {"state": "loading", "model": self.settings.model, "lastLatencyMs": None,
                                         "message": ""}
-        self.runtime = RuntimeManager(lambda: self.settings, RuntimeEvents(
+        events = RuntimeEvents(
             status=self._set_state,
             progress_begin=self._progress_begin,
             progress_report=self._progress_report,
             progress_end=self._progress_end,
             error=lambda message: self.window_show_message(
                 types.ShowMessageParams(type=types.MessageType.Error, message=message)),
-        ))
+        )
+        self.runtime = RuntimeManager(lambda: self.settings, events)
         self.context = ContextEngine(lambda: self.settings, self.documents, [])
         self.engine = CompletionEngine(self.runtime.get, lambda: self.settings, self._generated, self.context)
+        # explain / ask / docstring / tests: the completion model's runtime unless instructModel differs
+        self.roots: list = []
+        self.instruct_runtime = RuntimeManager(lambda: instruct_settings(self.settings), events)
+        self.actions = ActionsLsp(self, ActionService(self._instruct_runtime, lambda: self.settings, self.context,
+                                                      self.context_roots, self._read_for_actions))
+
+    def _instruct_runtime(self):
+        if self.settings.instruct_model_name == self.settings.model:
+            return self.runtime.get()
+        return self.instruct_runtime.get()
+
+    def context_roots(self) -> list:
+        return list(self.roots)
+
+    def _read_for_actions(self, path):
+        """An open document's text wins over the file on disk (None: no such file)."""
+        uri = path.as_uri()
+        if uri in self.documents:
+            return self.documents.get(uri).text
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
 
     # -- settings ----------------------------------------------------------------------------
 
@@ -192,7 +218,8 @@ def initialize(ls: CodeLlamaServer, params: types.InitializeParams) -> None:
     ls.client_has_inline_completion = bool(text_document and text_document.inline_completion is not None)
     ls.apply_settings(params.initialization_options)
     folders = [f.uri for f in params.workspace_folders or []] or ([params.root_uri] if params.root_uri else [])
-    ls.context.set_roots([path for path in map(uri_to_path, folders) if path is not None])
+    ls.roots = [path for path in map(uri_to_path, folders) if path is not None]
+    ls.context.set_roots(ls.roots)
 
 
 @server.feature(types.INITIALIZED)
@@ -204,6 +231,7 @@ def initialized(ls: CodeLlamaServer, params: types.InitializedParams) -> None:
 @server.feature(types.SHUTDOWN)
 async def shutdown(ls: CodeLlamaServer, params: None) -> None:
     await ls.runtime.close()
+    await ls.instruct_runtime.close()
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -289,6 +317,34 @@ async def prompt(ls: CodeLlamaServer, params: Any):
         raise ValueError(f"{PROMPT_REQUEST} expects TextDocumentPositionParams: {exc}") from exc
     return build_prompt(document, offset, runtime.tokenizer, ls.settings, runtime.backend.device_type,
                         ls.context).to_json()
+
+
+@server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=[
+    types.CodeActionKind.Refactor, "refactor.codeLlama"]))
+def code_action(ls: CodeLlamaServer, params: types.CodeActionParams):
+    return ls.actions.code_actions(params)
+
+
+def _register_command(name: str) -> None:
+    async def run_command(ls: CodeLlamaServer, *args):
+        return await ls.actions.command(name, list(args))
+
+    server.command(name)(run_command)
+
+
+for _name in COMMANDS:
+    _register_command(_name)
+
+
+@server.feature(EXPLAIN_REQUEST)
+async def explain(ls: CodeLlamaServer, params: Any):
+    """``{textDocument, range, question?}`` → ``{markdown}`` (streams codeLlama/partialResult)."""
+    return await ls.actions.explain_request(params)
+
+
+@server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
+def progress_cancel(ls: CodeLlamaServer, params: types.WorkDoneProgressCancelParams) -> None:
+    ls.actions.cancel_progress(params.token)
 
 
 def _as_dict(params: Any) -> Any:

@@ -1,0 +1,273 @@
+"""The actions over LSP: code actions, commands, ``codeLlama/explain``, progress, partial
+results, cancellation and ``workspace/applyEdit``. The server's handlers call these."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+
+from code_llama_ls.actions import docstrings, testfiles
+from code_llama_ls.actions.edits import ActionEdit
+from code_llama_ls.actions.service import TITLES, ActionCancelled, ActionError, ActionService, target_for
+from code_llama_ls.backends.base import CancelToken
+from code_llama_ls.context.index import uri_to_path
+from code_llama_ls.documents import Document, DocumentError, Position, PositionError
+
+if TYPE_CHECKING:
+    from code_llama_ls.server import CodeLlamaServer
+
+log = logging.getLogger(__name__)
+COMMANDS = {"codeLlama.explain": "explain", "codeLlama.ask": "ask", "codeLlama.generateDocstring": "docstring",
+            "codeLlama.generateTests": "tests"}
+EXPLAIN_REQUEST = "codeLlama/explain"
+PARTIAL_NOTIFICATION = "codeLlama/partialResult"
+_PARTIAL_INTERVAL_S = 0.05
+
+
+class ActionsLsp:
+    def __init__(self, server: "CodeLlamaServer", service: ActionService) -> None:
+        self.server = server
+        self.service = service
+        self._by_progress: dict[str, CancelToken] = {}
+
+    # -- positions --------------------------------------------------------------------------------
+
+    def _encoding(self) -> str:
+        return str(self.server.workspace.position_encoding or "utf-16")
+
+    def _offsets(self, document: Document, range_: types.Range) -> tuple[int, int]:
+        enc = self._encoding()
+        start = document.offset_at(Position(range_.start.line, range_.start.character), enc)
+        end = document.offset_at(Position(range_.end.line, range_.end.character), enc)
+        return min(start, end), max(start, end)
+
+    def _range(self, document: Document, start: int, end: int) -> types.Range:
+        enc = self._encoding()
+        a, b = document.position_at(start, enc), document.position_at(end, enc)
+        return types.Range(types.Position(a.line, a.character), types.Position(b.line, b.character))
+
+    # -- code actions -----------------------------------------------------------------------------
+
+    def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
+        uri = params.text_document.uri
+        try:
+            document = self.server.documents.get(uri)
+            start, end = self._offsets(document, params.range)
+        except (DocumentError, PositionError):
+            return []
+        rng = _plain_range(params.range)
+        actions: list[types.CodeAction] = []
+        target = target_for("docstring", document, start, end)
+        has_selection = end > start and document.text[start:end].strip()
+        explain_range = rng if has_selection else (
+            _plain_range(self._range(document, target.start, target.end)) if target is not None else None)
+        if explain_range is not None:
+            actions.append(_action("Code Llama: Explain this code", "refactor.codeLlama.explain",
+                                   "codeLlama.explain", [uri, explain_range]))
+            # The shims complete the command with the question they collect.
+            actions.append(_action("Code Llama: Ask about this code", "refactor.codeLlama.ask",
+                                   "codeLlama.ask", [uri, explain_range]))
+        if target is not None and document.language in docstrings.SUPPORTED:
+            exists = docstrings.existing_docstring(document.language, document.text, target) is not None
+            title = f"Code Llama: {'Regenerate' if exists else 'Generate'} docstring for {target.name}"
+            arguments: list[Any] = [uri, rng] + ([{"replace": True}] if exists else [])
+            actions.append(_action(title, "refactor.codeLlama.docstring", "codeLlama.generateDocstring", arguments))
+        tests_target = target_for("tests", document, start, end)
+        if tests_target is not None:
+            actions.append(_action(f"Code Llama: Generate tests for {tests_target.name}", "refactor.codeLlama.tests",
+                                   "codeLlama.generateTests", [uri, rng]))
+        return actions
+
+    # -- commands and requests --------------------------------------------------------------------
+
+    async def command(self, name: str, arguments: list[Any]) -> Any:
+        kind = COMMANDS[name]
+        try:
+            uri, range_, question, replace = _parse_arguments(kind, arguments)
+        except (TypeError, ValueError, KeyError) as exc:
+            self._show(f"{name}: {exc}", types.MessageType.Error)
+            return {"error": str(exc)}
+        return await self.run(kind, uri, range_, question, replace, show_errors=True)
+
+    async def explain_request(self, params: Any) -> dict:
+        data = _as_dict(params)
+        try:
+            uri = data["textDocument"]["uri"]
+            range_ = _range_from(data["range"])
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{EXPLAIN_REQUEST} expects {{textDocument, range, question?}}: {exc}") from exc
+        question = data.get("question")
+        result = await self.run("ask" if question else "explain", uri, range_, question, False, show_errors=False)
+        if "error" in result:
+            raise ValueError(result["error"])
+        return {"markdown": result.get("markdown", "")}
+
+    async def run(self, kind: str, uri: str, range_: types.Range, question: str | None, replace: bool,
+                  show_errors: bool) -> dict:
+        try:
+            document = self.server.documents.get(uri)
+            start, end = self._offsets(document, range_)
+        except (DocumentError, PositionError) as exc:
+            if show_errors:
+                self._show(f"Code Llama: {exc}", types.MessageType.Error)
+            return {"error": str(exc)}
+        cancel = CancelToken()
+        token = f"code-llama-{kind}-{uuid.uuid4()}"
+        progress = await self._progress_begin(token, f"Code Llama: {TITLES[kind]}")
+        self._by_progress[token] = cancel
+        last_sent = [0.0]
+
+        def on_text(text: str) -> None:
+            now = time.monotonic()
+            if now - last_sent[0] < _PARTIAL_INTERVAL_S:
+                return
+            last_sent[0] = now
+            self.server.protocol.notify(PARTIAL_NOTIFICATION, {"token": token, "markdown": text})
+            if progress:
+                lines = [line for line in text.splitlines() if line.strip()]
+                self.server.work_done_progress.report(token, types.WorkDoneProgressReport(
+                    message=(lines[-1][:80] if lines else "…"), cancellable=True))
+
+        outcome = "failed"
+        try:
+            result = await self.service.run(kind, document, start, end, question=question, replace=replace,
+                                            cancel=cancel, on_text=on_text)
+            self.server.protocol.notify(PARTIAL_NOTIFICATION, {"token": token, "markdown": result.answer})
+            if result.edit is None:
+                outcome = "done"
+                return {"markdown": result.markdown}
+            applied, reason = await self.apply(result.edit)
+            outcome = "applied" if applied else "not applied"
+            if not applied:
+                message = f"Code Llama: the edit was not applied{': ' + reason if reason else ''}"
+                self._show(message, types.MessageType.Warning)
+                return {"applied": False, "error": message}
+            return {"applied": True, "message": result.edit.message}
+        except ActionCancelled:
+            outcome = "cancelled"
+            return {"cancelled": True}
+        except asyncio.CancelledError:  # $/cancelRequest: stop generating within one step
+            outcome = "cancelled"
+            cancel.cancel()
+            raise
+        except ActionError as exc:
+            message = f"Code Llama: {exc}"
+            if show_errors:
+                self._show(message, types.MessageType.Error if str(exc).startswith("model error")
+                           else types.MessageType.Warning)
+            return {"error": str(exc)}
+        finally:
+            cancel.cancel()
+            self._by_progress.pop(token, None)
+            if progress:
+                self.server.work_done_progress.end(token, types.WorkDoneProgressEnd(message=outcome))
+
+    def cancel_progress(self, token: Any) -> None:
+        cancel = self._by_progress.get(str(token))
+        if cancel is not None:
+            cancel.cancel()
+
+    # -- edits ------------------------------------------------------------------------------------
+
+    def workspace_edit(self, edit: ActionEdit) -> types.WorkspaceEdit:
+        changes: list[Any] = []
+        for file in edit.files:
+            uri = file.uri or file.path.as_uri()
+            if file.creates:
+                changes.append(types.CreateFile(uri=uri, options=types.CreateFileOptions(overwrite=False,
+                                                                                          ignore_if_exists=True)))
+                new = file.new_text()
+                changes.append(types.TextDocumentEdit(
+                    text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=None),
+                    edits=[types.TextEdit(range=types.Range(types.Position(0, 0), types.Position(0, 0)), new_text=new)]))
+                continue
+            original = file.original or ""
+            version = file.version
+            if version is None and uri in self.server.documents:
+                version = self.server.documents.get(uri).version
+            snapshot = Document(uri=uri, text=original, version=0)
+            edits = [types.TextEdit(range=self._range(snapshot, c.start, c.end), new_text=c.text)
+                     for c in sorted(file.changes, key=lambda c: c.start)]
+            changes.append(types.TextDocumentEdit(
+                text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version), edits=edits))
+        return types.WorkspaceEdit(document_changes=changes)
+
+    async def apply(self, edit: ActionEdit) -> tuple[bool, str]:
+        roots = self.server.context_roots()
+        for file in edit.files:
+            if file.creates and not any(file.path.is_relative_to(r) for r in roots):
+                return False, f"{file.path} is outside the workspace"
+            if file.uri and file.uri in self.server.documents and file.version is not None \
+                    and self.server.documents.get(file.uri).version != file.version:
+                return False, "the document changed while the model was answering; run the action again"
+        response = await self.server.workspace_apply_edit_async(
+            types.ApplyWorkspaceEditParams(edit=self.workspace_edit(edit), label=edit.label))
+        return bool(response.applied), response.failure_reason or ""
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    async def _progress_begin(self, token: str, title: str) -> bool:
+        if not self.server._supports_progress():
+            return False
+        try:
+            await self.server.work_done_progress.create_async(token)
+        except Exception as exc:  # the client refused the token
+            log.info("no progress for %s: %s", token, exc)
+            return False
+        self.server.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, cancellable=True))
+        return True
+
+    def _show(self, message: str, kind: types.MessageType) -> None:
+        self.server.window_show_message(types.ShowMessageParams(type=kind, message=message))
+        self.server.log(message, kind)
+
+
+def _action(title: str, kind: str, command: str, arguments: list[Any]) -> types.CodeAction:
+    return types.CodeAction(title=title, kind=kind, command=types.Command(title=title, command=command,
+                                                                            arguments=arguments))
+
+
+def _plain_range(range_: types.Range) -> dict:
+    return {"start": {"line": range_.start.line, "character": range_.start.character},
+            "end": {"line": range_.end.line, "character": range_.end.character}}
+
+
+def _as_dict(value: Any) -> Any:
+    if hasattr(value, "_asdict"):
+        return {k: _as_dict(v) for k, v in value._asdict().items()}
+    if isinstance(value, list):
+        return [_as_dict(v) for v in value]
+    return value
+
+
+def _range_from(data: Any) -> types.Range:
+    data = _as_dict(data)
+    if isinstance(data, types.Range):
+        return data
+    return types.Range(types.Position(int(data["start"]["line"]), int(data["start"]["character"])),
+                       types.Position(int(data["end"]["line"]), int(data["end"]["character"])))
+
+
+def _parse_arguments(kind: str, arguments: list[Any]) -> tuple[str, types.Range, str | None, bool]:
+    arguments = [_as_dict(a) for a in (arguments or [])]
+    if len(arguments) < 2 or not isinstance(arguments[0], str):
+        raise ValueError("expected arguments [uri, range" + (", question]" if kind == "ask" else "]"))
+    question, replace = None, False
+    extra = arguments[2:]
+    if kind == "ask":
+        if not extra or not isinstance(extra[0], str) or not extra[0].strip():
+            raise ValueError("codeLlama.ask needs a question as its third argument")
+        question = extra[0]
+    elif extra and isinstance(extra[0], dict):
+        replace = bool(extra[0].get("replace"))
+    return arguments[0], _range_from(arguments[1]), question, replace
+
+
+def uri_path(uri: str) -> Path | None:
+    return uri_to_path(uri)
