@@ -24,7 +24,7 @@ from pathlib import Path
 from tree_sitter import Node, Tree
 
 from .base import Definition, Import, ParsedFile, Scope, Workspace
-from .lang_c import BraceLanguage, captures, compiled_query, list_dir, read_text, text, unique_paths, walk_up
+from .brace import BraceLanguage, captures, compiled_query, list_dir, read_text, text, unique_paths, walk_up
 
 _IMPORT_QUERY = "(import_spec) @spec"
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from tree_sitter import Node, Tree
 
 from .base import Import, Scope, Workspace
-from .lang_c import BraceLanguage, captures, compiled_query, list_dir, text, unique_paths
+from .brace import BraceLanguage, captures, compiled_query, list_dir, text, unique_paths
 
 _IMPORT_QUERY = "(import_declaration) @import"
 _PACKAGE_QUERY = "(package_declaration) @package"

@@ -27,7 +27,7 @@ from pathlib import Path
 from tree_sitter import Node, Tree
 
 from .base import Definition, Import, ParsedFile, Scope, Workspace
-from .lang_c import BraceLanguage, compiled_query, matches, read_text, text, unique_paths, walk_up
+from .brace import BraceLanguage, compiled_query, matches, read_text, text, unique_paths, walk_up
 
 EXTENSIONS = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".d.ts")
 _JS_TO_TS = {".js": (".ts", ".tsx", ".d.ts"), ".jsx": (".tsx",), ".mjs": (".mts", ".d.mts"), ".cjs": (".cts", ".d.cts")}

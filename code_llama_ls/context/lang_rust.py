@@ -23,7 +23,7 @@ from pathlib import Path
 from tree_sitter import Node, Tree
 
 from .base import Definition, Import, ParsedFile, Workspace
-from .lang_c import BraceLanguage, compiled_query, matches, list_dir, read_text, text, unique_paths, walk_up
+from .brace import BraceLanguage, compiled_query, matches, list_dir, read_text, text, unique_paths, walk_up
 
 _IMPORT_QUERY = """
 (use_declaration argument: (_) @argument) @use
