@@ -132,3 +132,12 @@ def check_question(question: str | None) -> str:
         raise ValueError("ask needs a question")
     check_user_text(question)
     return question
+
+
+def action_prompt(tokenizer, kind: str, document: Document, start: int, end: int, *, target: Target | None = None,
+                  question: str | None = None, module: str | None = None, context: ContextEngine | None = None,
+                  limit: int = 1 << 30, hf_tokenizer=None) -> InstructPrompt:
+    """The instruct prompt of an action on ``document[start:end]`` (the target's text for
+    docstring/tests), as the server builds it."""
+    head = instruction(kind, document.language, question=question, target=target, module=module)
+    return fit_prompt(tokenizer, head, gather_context(document, start, end, context), limit, hf_tokenizer)[0]

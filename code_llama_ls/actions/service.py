@@ -16,7 +16,7 @@ from pathlib import Path
 from code_llama_ls.actions import docstrings, testfiles
 from code_llama_ls.actions.edits import ActionEdit, FileChange
 from code_llama_ls.actions.extract import NoCodeError, clean_docstring, extract_code
-from code_llama_ls.actions.prompt import PromptTooLong, check_question, fit_prompt, gather_context, instruction
+from code_llama_ls.actions.prompt import PromptTooLong, action_prompt, check_question
 from code_llama_ls.actions.targets import LANGUAGE_LABELS, Target, target_at
 from code_llama_ls.backends.base import BackendError, CancelToken, GenerationRequest
 from code_llama_ls.completion.engine import Runtime
@@ -120,10 +120,9 @@ class ActionService:
         settings = self._settings()
         limit = settings.context_tokens_for(runtime.backend.device_type) - settings.instruct_max_new_tokens
         module = self._module(document) if kind == "tests" and language == "python" else None
-        head = instruction(kind, language, question=question, target=target, module=module)
-        context = gather_context(document, start, end, self.context)
         try:
-            prompt, _ = fit_prompt(runtime.tokenizer, head, context, max(limit, 1))
+            prompt = action_prompt(runtime.tokenizer, kind, document, start, end, target=target, question=question,
+                                   module=module, context=self.context, limit=max(limit, 1))
         except PromptTooLong as exc:
             raise ActionError(str(exc)) from exc
         if settings.log_prompts:

@@ -37,7 +37,7 @@ from typing import Any
 from code_llama_ls.prompts.fim import assemble
 from code_llama_ls.prompts.tokenization import InfillTokenizer
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """Bump when the build procedure changes in a way the cache key would not otherwise see."""
 
 TOKENIZER_ENV = "CODE_LLAMA_LS_TOKENIZER_DIR"
@@ -90,6 +90,46 @@ KNOWN_EXAMPLES: tuple[InfillExample, ...] = (
         middle=" compute(1, 2)",
     ),
 )
+
+
+@dataclass(frozen=True)
+class InstructExample:
+    """An instruct action (explain/docstring/tests) on a file, and the model's known answer.
+
+    The prompt is the one the server builds (``actions.prompt.action_prompt``) for the action at
+    ``line`` of ``source`` saved as ``file`` at the workspace root, without added context.
+    """
+
+    kind: str
+    file: str
+    source: str
+    line: int
+    answer: str  # then </s>
+
+
+INSTRUCT_SOURCE = "def add(a, b):\n    return a + b\n"
+INSTRUCT_EXAMPLES: tuple[InstructExample, ...] = (
+    InstructExample("docstring", "add.py", INSTRUCT_SOURCE, 0, "Add two numbers and return their sum."),
+    InstructExample("tests", "add.py", INSTRUCT_SOURCE, 0,
+                    "```python\nfrom add import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n```"),
+    InstructExample("explain", "add.py", INSTRUCT_SOURCE, 0, "It returns the sum of `a` and `b`."),
+)
+
+
+def instruct_prompt_ids(tok: InfillTokenizer, ex: InstructExample) -> list[int]:
+    """The ids the server sends for ``ex`` (explain: the whole file selected)."""
+    from code_llama_ls.actions.prompt import action_prompt
+    from code_llama_ls.actions.service import target_for
+    from code_llama_ls.documents import Document
+
+    document = Document(uri=f"file:///workspace/{ex.file}", text=ex.source, version=1)
+    if ex.kind == "explain":
+        return action_prompt(tok, "explain", document, 0, len(ex.source)).ids
+    line_start = document.line_range(ex.line)[0]
+    target = target_for(ex.kind, document, line_start, line_start)
+    module = ex.file.rsplit(".", 1)[0] if ex.kind == "tests" else None
+    return action_prompt(tok, ex.kind, document, target.start, target.end, target=target, module=module).ids
+
 
 # -- tokenizer ---------------------------------------------------------------------------
 
@@ -396,6 +436,7 @@ def trained_model(cache_root: Path | None = None, *, tokenizer_dir: Path | None 
     spec = {
         "shape": asdict(_TRAINED_SHAPE), "train": _TRAIN,
         "examples": [asdict(ex) for ex in KNOWN_EXAMPLES],
+        "instruct": [asdict(ex) for ex in INSTRUCT_EXAMPLES],
     }
     return _model_folder("trained", cache_root, tokenizer_dir, spec, _train_single_thread)
 
@@ -406,7 +447,14 @@ def _training_rows(tok: InfillTokenizer) -> list[tuple[list[int], list[int]]]:
         target = tok.encode_infilling(ex.middle) + [tok.special.eot]
         for mode in ("psm", "spm"):
             rows.append((assemble(tok, ex.prefix, ex.suffix, mode), target))
+    for inst in INSTRUCT_EXAMPLES:  # after [/INST] the answer follows as " answer" (enc), then </s>
+        rows.append((instruct_prompt_ids(tok, inst), tok.encode(inst.answer) + [tok.special.eos]))
     return rows
+
+
+def _row_names() -> list[str]:
+    return [f"{mode} {ex.middle!r}" for ex in KNOWN_EXAMPLES for mode in ("psm", "spm")] + \
+        [f"instruct {ex.kind}" for ex in INSTRUCT_EXAMPLES]
 
 
 def _train_single_thread(tok: InfillTokenizer):
@@ -490,12 +538,10 @@ def _train(tok: InfillTokenizer):
 def _verify(model, tok: InfillTokenizer) -> list[str]:
     """Greedy-decode every example (PSM and SPM) with a KV cache; list those that differ."""
     failures = []
-    for (prompt, target), (ex, mode) in zip(
-        _training_rows(tok), [(ex, mode) for ex in KNOWN_EXAMPLES for mode in ("psm", "spm")]
-    ):
+    for (prompt, target), name in zip(_training_rows(tok), _row_names()):
         got = _greedy(model, prompt, tok.stop_ids(), 64)
         if got != target:
-            failures.append(f"{mode} {ex.middle!r}: got {tok.decode_infilling(got)!r}")
+            failures.append(f"{name}: got {tok.decode_infilling(got)!r}")
     return failures
 
 
