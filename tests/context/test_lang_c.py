@@ -6,48 +6,19 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from tree_sitter import Parser
+from workspaces import DiskWorkspace, write
+from workspaces import parse as shared_parse
 
 from code_llama_ls.context.base import Import, ParsedFile
 from code_llama_ls.context.lang_c import CSupport
-from code_llama_ls.context.languages import grammar, language_name
+
 
 C = CSupport()
+LANGUAGES = ("c", "cpp")
 
 
 def parse(text: str, path: Path = Path("/virtual/x.c")) -> ParsedFile:
-    language = language_name(None, str(path))
-    source = text.encode()
-    return ParsedFile(path, language, source, Parser(grammar(language)).parse(source), text)
-
-
-class DiskWorkspace:
-    """The least a language module may ask of a workspace: files parsed from disk."""
-
-    def __init__(self, roots: list[Path], include_dirs: list[Path] | None = None) -> None:
-        self.roots = roots
-        self.include_dirs = include_dirs or []
-
-    def parsed(self, path: Path) -> ParsedFile | None:
-        if not path.is_file() or language_name(None, str(path)) not in ("c", "cpp"):
-            return None
-        return parse(path.read_text(encoding="utf-8"), path)
-
-    def is_file(self, path: Path) -> bool:
-        return path.is_file()
-
-    def is_dir(self, path: Path) -> bool:
-        return path.is_dir()
-
-    def search_paths(self, language: str) -> list[Path]:
-        return list(self.include_dirs) if language in ("c", "cpp") else []
-
-
-def write(root: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return shared_parse(text, path)
 
 
 GEOMETRY_H = """
@@ -117,7 +88,7 @@ def project(tmp_path: Path) -> tuple[Path, DiskWorkspace]:
             """,
         "third_party/mathx/mathx.h": "double fabsx(double);\n",
     })
-    return tmp_path, DiskWorkspace([tmp_path], include_dirs=[tmp_path / "include", tmp_path / "third_party"])
+    return tmp_path, DiskWorkspace([tmp_path], LANGUAGES, {"c": (dirs := [tmp_path / "include", tmp_path / "third_party"]), "cpp": dirs})
 
 
 def test_includes(project):
@@ -143,7 +114,7 @@ def test_include_resolution(project):
     assert C.resolve(Import("<math.h>", "*"), c_file, workspace) == []
     # an angle include is never looked up next to the including file
     assert C.resolve(Import("<internal.h>", "*"), c_file, workspace) == []
-    bare = DiskWorkspace([root])  # no include dirs configured: include/ of the roots for quoted ones
+    bare = DiskWorkspace([root], LANGUAGES)  # no include dirs configured: include/ of the roots for quoted ones
     assert C.resolve(Import("geometry.h", "*"), c_file, bare) == [root / "include/geometry.h"]
     assert C.resolve(Import("<geometry.h>", "*"), c_file, bare) == []
 

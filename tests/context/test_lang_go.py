@@ -6,48 +6,19 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from tree_sitter import Parser
+from workspaces import DiskWorkspace, write
+from workspaces import parse as shared_parse
 
 from code_llama_ls.context.base import Import, ParsedFile
 from code_llama_ls.context.lang_go import GoSupport, package_name_guess, parse_go_mod
-from code_llama_ls.context.languages import grammar
+
 
 GO = GoSupport()
-_PARSER = Parser(grammar("go"))
+LANGUAGES = ("go",)
 
 
 def parse(text: str, path: Path = Path("/virtual/main.go")) -> ParsedFile:
-    source = text.encode()
-    return ParsedFile(path, "go", source, _PARSER.parse(source), text)
-
-
-class DiskWorkspace:
-    """The least a language module may ask of a workspace: files parsed from disk."""
-
-    def __init__(self, roots: list[Path], goroot: Path | None = None) -> None:
-        self.roots = roots
-        self.goroot = goroot
-
-    def parsed(self, path: Path) -> ParsedFile | None:
-        if not path.is_file() or path.suffix != ".go":
-            return None
-        return parse(path.read_text(encoding="utf-8"), path)
-
-    def is_file(self, path: Path) -> bool:
-        return path.is_file()
-
-    def is_dir(self, path: Path) -> bool:
-        return path.is_dir()
-
-    def search_paths(self, language: str) -> list[Path]:
-        return [self.goroot] if language == "go" and self.goroot else []
-
-
-def write(root: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return shared_parse(text, path)
 
 
 STORE = """
@@ -125,7 +96,7 @@ def module(tmp_path: Path) -> tuple[Path, DiskWorkspace]:
     })
     write(tmp_path, {"tools/lint/lint.go": "package lint\n\nfunc Check() {}\n"})
     write(tmp_path / "goroot", {"strings/strings.go": "package strings\n\nfunc ToUpper(s string) string { return s }\n"})
-    return tmp_path / "project", DiskWorkspace([tmp_path / "project"], goroot=tmp_path / "goroot")
+    return tmp_path / "project", DiskWorkspace([tmp_path / "project"], LANGUAGES, {"go": [tmp_path / "goroot"]})
 
 
 def test_imports_single_grouped_aliased(module):

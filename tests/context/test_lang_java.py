@@ -6,47 +6,19 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from tree_sitter import Parser
+from workspaces import DiskWorkspace, write
+from workspaces import parse as shared_parse
 
 from code_llama_ls.context.base import Import, ParsedFile
 from code_llama_ls.context.lang_java import JavaSupport
-from code_llama_ls.context.languages import grammar
+
 
 JAVA = JavaSupport()
-_PARSER = Parser(grammar("java"))
+LANGUAGES = ("java",)
 
 
 def parse(text: str, path: Path = Path("/virtual/A.java")) -> ParsedFile:
-    source = text.encode()
-    return ParsedFile(path, "java", source, _PARSER.parse(source), text)
-
-
-class DiskWorkspace:
-    """The least a language module may ask of a workspace: files parsed from disk."""
-
-    def __init__(self, roots: list[Path]) -> None:
-        self.roots = roots
-
-    def parsed(self, path: Path) -> ParsedFile | None:
-        if not path.is_file() or path.suffix != ".java":
-            return None
-        return parse(path.read_text(encoding="utf-8"), path)
-
-    def is_file(self, path: Path) -> bool:
-        return path.is_file()
-
-    def is_dir(self, path: Path) -> bool:
-        return path.is_dir()
-
-    def search_paths(self, language: str) -> list[Path]:
-        return []
-
-
-def write(root: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return shared_parse(text, path)
 
 
 MAIN = "src/main/java/com/ex"
@@ -118,7 +90,7 @@ def project(tmp_path: Path) -> tuple[Path, DiskWorkspace]:
         f"{MAIN}/app/Helper.java": "package com.ex.app;\n\nclass Helper {\n    static void log(String s) {}\n}\n",
         "src/test/java/com/ex/app/AppTest.java": "package com.ex.app;\n\nimport com.ex.util.Shape;\n\nclass AppTest {}\n",
     })
-    return tmp_path, DiskWorkspace([tmp_path])
+    return tmp_path, DiskWorkspace([tmp_path], LANGUAGES)
 
 
 def test_imports(project):

@@ -6,47 +6,19 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from tree_sitter import Parser
+from workspaces import DiskWorkspace, write
+from workspaces import parse as shared_parse
 
 from code_llama_ls.context.base import Import, ParsedFile
 from code_llama_ls.context.lang_javascript import JavaScriptSupport, loads_lenient
-from code_llama_ls.context.languages import grammar, language_name
+
 
 JS = JavaScriptSupport()
+LANGUAGES = ("javascript", "typescript", "typescriptreact")
 
 
 def parse(text: str, path: Path = Path("/virtual/mod.ts"), language: str | None = None) -> ParsedFile:
-    language = language or language_name(None, str(path))
-    source = text.encode()
-    return ParsedFile(path, language, source, Parser(grammar(language)).parse(source), text)
-
-
-class DiskWorkspace:
-    """The least a language module may ask of a workspace: files parsed from disk."""
-
-    def __init__(self, roots: list[Path]) -> None:
-        self.roots = roots
-
-    def parsed(self, path: Path) -> ParsedFile | None:
-        if not path.is_file() or grammar(language_name(None, str(path))) is None:
-            return None
-        return parse(path.read_text(encoding="utf-8"), path)
-
-    def is_file(self, path: Path) -> bool:
-        return path.is_file()
-
-    def is_dir(self, path: Path) -> bool:
-        return path.is_dir()
-
-    def search_paths(self, language: str) -> list[Path]:
-        return []
-
-
-def write(root: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return shared_parse(text, path, language)
 
 
 @pytest.fixture
@@ -129,7 +101,7 @@ def project(tmp_path: Path) -> tuple[Path, DiskWorkspace]:
             export const helper = () => <div />;
             """,
     })
-    return tmp_path, DiskWorkspace([tmp_path])
+    return tmp_path, DiskWorkspace([tmp_path], LANGUAGES)
 
 
 def test_imports_cover_es_commonjs_and_reexports(project):
@@ -173,7 +145,7 @@ def test_node_modules_package_entry(tmp_path):
         "node_modules/left-pad/lib/index.js": "module.exports = function leftPad() {};\n",
         "src/a.js": "const leftPad = require('left-pad');\n",
     })
-    workspace = DiskWorkspace([tmp_path])
+    workspace = DiskWorkspace([tmp_path], LANGUAGES)
     found = JS.resolve(Import("left-pad"), tmp_path / "src/a.js", workspace)
     assert found == [tmp_path / "node_modules/left-pad/lib/index.js"]
 
@@ -185,7 +157,7 @@ def test_tsconfig_extends_and_lenient_json(tmp_path):
         "lib/x.ts": "export const x = 1;\n",
         "pkg/a.ts": "import { x } from '~/x';\n",
     })
-    workspace = DiskWorkspace([tmp_path])
+    workspace = DiskWorkspace([tmp_path], LANGUAGES)
     assert JS.resolve(Import("~/x", "x"), tmp_path / "pkg/a.ts", workspace) == [tmp_path / "lib/x.ts"]
     assert loads_lenient('{"a": "// not a comment", /* c */ "b": [1, 2,],}') == {"a": "// not a comment", "b": [1, 2]}
     assert loads_lenient("{ nope") is None

@@ -2,59 +2,27 @@
 
 from __future__ import annotations
 
-import sysconfig
 import textwrap
+
+import sysconfig
 from pathlib import Path
 
 import pytest
-from tree_sitter import Parser
+from workspaces import DiskWorkspace, write
+from workspaces import parse as shared_parse
 
 from code_llama_ls.context.base import Import, ParsedFile, Reference
-from code_llama_ls.context.languages import grammar
+
 from code_llama_ls.context.lang_python import PythonSupport, python_search_paths
 
 PY = PythonSupport()
-STDLIB = Path(sysconfig.get_paths()["stdlib"])
-_PARSER = Parser(grammar("python"))
+LANGUAGES = ("python",)
 
 
 def parse(text: str, path: Path = Path("/virtual/mod.py")) -> ParsedFile:
-    source = text.encode()
-    return ParsedFile(path, "python", source, _PARSER.parse(source), text)
+    return shared_parse(text, path)
 
-
-class DiskWorkspace:
-    """The least a language module may ask of a workspace: files parsed from disk."""
-
-    def __init__(self, roots: list[Path], search: list[Path] | None = None) -> None:
-        self.roots = roots
-        self._search = search or []
-        self._cache: dict[Path, ParsedFile] = {}
-        self.parsed_paths: list[Path] = []
-
-    def parsed(self, path: Path) -> ParsedFile | None:
-        if path not in self._cache:
-            if not path.is_file():
-                return None
-            self.parsed_paths.append(path)
-            self._cache[path] = parse(path.read_text(encoding="utf-8"), path)
-        return self._cache[path]
-
-    def is_file(self, path: Path) -> bool:
-        return path.is_file()
-
-    def is_dir(self, path: Path) -> bool:
-        return path.is_dir()
-
-    def search_paths(self, language: str) -> list[Path]:
-        return list(self._search) if language == "python" else []
-
-
-def write(root: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
 
 
 @pytest.fixture
@@ -149,7 +117,7 @@ def project(tmp_path: Path) -> tuple[Path, DiskWorkspace]:
                 return c.encode(1)
             """,
     })
-    return tmp_path, DiskWorkspace([tmp_path], list(python_search_paths()))
+    return tmp_path, DiskWorkspace([tmp_path], LANGUAGES, {"python": list(python_search_paths())})
 
 
 # -- imports ---------------------------------------------------------------------------------
@@ -404,7 +372,7 @@ def test_definition_stops_after_three_hops(tmp_path: Path) -> None:
         "p/d.py": "from .e import thing\n",
         "p/e.py": "def thing():\n    pass\n",
     })
-    ws = DiskWorkspace([tmp_path])
+    ws = DiskWorkspace([tmp_path], LANGUAGES)
     assert PY.definition(ws.parsed(tmp_path / "p/b.py"), "thing", ws).path == tmp_path / "p/e.py"
     assert PY.definition(ws.parsed(tmp_path / "p/a.py"), "thing", ws) is None
 
@@ -429,7 +397,7 @@ def test_definitions_under_if_and_try_and_assignments() -> None:
             return s
         scan = c_scan or py_scan
         """))
-    ws = DiskWorkspace([])
+    ws = DiskWorkspace([], LANGUAGES)
     fast = PY.definition(parsed, "fast", ws)
     assert fast.skeleton.split("\n")[0] == "    def fast(x):"
     native = PY.definition(parsed, "native", ws)

@@ -6,47 +6,19 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from tree_sitter import Parser
+from workspaces import DiskWorkspace, write
+from workspaces import parse as shared_parse
 
 from code_llama_ls.context.base import Import, ParsedFile
 from code_llama_ls.context.lang_rust import RustSupport
-from code_llama_ls.context.languages import grammar
+
 
 RS = RustSupport()
-_PARSER = Parser(grammar("rust"))
+LANGUAGES = ("rust",)
 
 
 def parse(text: str, path: Path = Path("/virtual/lib.rs")) -> ParsedFile:
-    source = text.encode()
-    return ParsedFile(path, "rust", source, _PARSER.parse(source), text)
-
-
-class DiskWorkspace:
-    """The least a language module may ask of a workspace: files parsed from disk."""
-
-    def __init__(self, roots: list[Path]) -> None:
-        self.roots = roots
-
-    def parsed(self, path: Path) -> ParsedFile | None:
-        if not path.is_file() or path.suffix != ".rs":
-            return None
-        return parse(path.read_text(encoding="utf-8"), path)
-
-    def is_file(self, path: Path) -> bool:
-        return path.is_file()
-
-    def is_dir(self, path: Path) -> bool:
-        return path.is_dir()
-
-    def search_paths(self, language: str) -> list[Path]:
-        return []
-
-
-def write(root: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return shared_parse(text, path)
 
 
 SHAPES = """
@@ -126,7 +98,7 @@ def crate(tmp_path: Path) -> tuple[Path, DiskWorkspace]:
             """,
         "src/bin/cli.rs": "pub fn run() {}\n",
     })
-    return tmp_path, DiskWorkspace([tmp_path])
+    return tmp_path, DiskWorkspace([tmp_path], LANGUAGES)
 
 
 def imports_of(workspace: DiskWorkspace, path: Path) -> list[Import]:
