@@ -35,6 +35,8 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
+from code_llama_ls.bench.stats import p50_p95
+
 if TYPE_CHECKING:  # the CLI imports this module to build its parser: keep the import light
     from code_llama_ls.documents import Document
     from code_llama_ls.prompts.tokenization import InfillTokenizer
@@ -393,11 +395,6 @@ def query_window(text: str, offset: int) -> str:
 # -- running -------------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else 0.0
-
-
 def run(tasks_wanted: int = DEFAULT_TASKS, seed: int = DEFAULT_SEED, overhead_requests: int = 200,
         max_context_tokens: int = MAX_CONTEXT_TOKENS) -> dict:
     from code_llama_ls.completion.engine import build_prompt
@@ -559,8 +556,8 @@ def measure_overhead(tokenizer: InfillTokenizer, requests: int, lines: int = 10_
             stages["parse"].append((parsed - updated) * 1000)
             stages["context"].append(engine.last_ms)
             stages["prompt"].append((done - parsed) * 1000 - engine.last_ms)
-    return {"p50_ms": round(percentile(totals, 0.5), 3), "p95_ms": round(percentile(totals, 0.95), 3),
-            "stages": {name: {"p50_ms": round(percentile(v, 0.5), 3), "p95_ms": round(percentile(v, 0.95), 3)}
+    return {**p50_p95(totals),
+            "stages": {name: p50_p95(v)
                        for name, v in stages.items()}}
 
 
