@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 import pytest_lsp
-from lsp_helpers import SERVER, end_position, open_document, record_status, start, wait_for_state
+from lsp_helpers import SERVER, capabilities, end_position, open_document, record_status, start, wait_for_state
 from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
 from pytest_lsp import LanguageClient
@@ -180,3 +180,30 @@ async def test_newer_request_supersedes_the_running_one(slow_client: LanguageCli
     slow_client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="new"))
     with pytest.raises(JsonRpcRequestCancelled):
         await asyncio.wait_for(asyncio.wrap_future(newer), 30)
+
+
+# -- position encodings ---------------------------------------------------------------------------
+
+@pytest_lsp.fixture(config=SERVER)
+async def utf8_client(lsp_client: LanguageClient, trained_model):
+    lsp_client.status = record_status(lsp_client)
+    caps = capabilities()
+    caps.general = types.GeneralClientCapabilities(
+        position_encodings=[types.PositionEncodingKind.Utf8, types.PositionEncodingKind.Utf16])
+    lsp_client.init_result = await lsp_client.initialize_session(types.InitializeParams(
+        capabilities=caps, initialization_options={"model": str(trained_model), "localFilesOnly": True}))
+    await wait_for_state(lsp_client.status, "ready")
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_utf8_positions_are_negotiated_and_honoured(utf8_client: LanguageClient):
+    assert utf8_client.init_result.capabilities.position_encoding == types.PositionEncodingKind.Utf8
+    text = 'name = "🦙 café"\nvalue = name\n'
+    open_document(utf8_client, URI, text)
+    # The cursor after "café": in UTF-8 bytes, 'name = "' is 8, the llama 4, ' caf' 4, 'é' 2.
+    result = await utf8_client.protocol.send_request_async("codeLlama/prompt", {
+        "textDocument": {"uri": URI}, "position": {"line": 0, "character": 8 + 4 + 4 + 2}})
+    result = result if isinstance(result, dict) else result._asdict()
+    assert result["prefix"].endswith('name = "🦙 café')
+    assert result["suffix"].startswith('"\nvalue = name')
