@@ -29,6 +29,7 @@ from code_llama_ls.settings import Settings, merge_settings
 log = logging.getLogger(__name__)
 STATUS_NOTIFICATION = "codeLlama/status"
 PROMPT_REQUEST = "codeLlama/prompt"
+ENGINE_STATS_REQUEST = "codeLlama/engineStats"
 _converter = get_converter()
 
 
@@ -191,12 +192,12 @@ class CodeLlamaServer(LanguageServer):
         encoding = str(self.workspace.position_encoding or "utf-16")
         return document, document.offset_at(Position(position.line, position.character), encoding)
 
-    async def complete(self, uri: str, position: types.Position):
+    async def complete(self, uri: str, position: types.Position, automatic: bool = False):
         """The pipeline's suggestion, or None with a log line saying why not."""
         try:
             document, offset = self.locate(uri, position)
             self.context.note_view(uri, position.line)
-            return document, await self.engine.complete(document, offset)
+            return document, await self.engine.complete(document, offset, automatic)
         except (DocumentError, PositionError, CompletionSkipped) as exc:
             self.log(f"no completion for {uri}: {exc}", types.MessageType.Warning)
         except BackendError as exc:
@@ -273,7 +274,8 @@ def did_close(ls: CodeLlamaServer, params: types.DidCloseTextDocumentParams) -> 
 
 @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
 async def inline_completion(ls: CodeLlamaServer, params: types.InlineCompletionParams):
-    document, completion = await ls.complete(params.text_document.uri, params.position)
+    automatic = params.context is not None and params.context.trigger_kind == types.InlineCompletionTriggerKind.Automatic
+    document, completion = await ls.complete(params.text_document.uri, params.position, automatic)
     if completion is None:
         return types.InlineCompletionList(items=[])
     return types.InlineCompletionList(items=[types.InlineCompletionItem(
@@ -317,6 +319,12 @@ async def prompt(ls: CodeLlamaServer, params: Any):
         raise ValueError(f"{PROMPT_REQUEST} expects TextDocumentPositionParams: {exc}") from exc
     return build_prompt(document, offset, runtime.tokenizer, ls.settings, runtime.backend.device_type,
                         ls.context).to_json()
+
+
+@server.feature(ENGINE_STATS_REQUEST)
+def engine_stats(ls: CodeLlamaServer, params: Any):
+    """What the completion engine did (model calls, answers, cache hits): for benchmarks."""
+    return {"events": ls.engine.stats()}
 
 
 @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=[

@@ -39,6 +39,9 @@ class GenerationRequest:
     max_new_tokens: int
     temperature: float = 0.0
     stop_ids: frozenset[int] = frozenset()
+    heal_text: str = ""  # token healing: the first generated tokens must spell this text first
+    kv_cache_bytes: int | None = None  # cap for reusable prompt KV caches (None: backend default)
+    prompt_lookup_tokens: int = 0  # draft this many tokens from n-gram matches (greedy only)
 
 
 @dataclass
@@ -50,6 +53,8 @@ class Chunk:
     stop_reason: StopReason | None = None
     prompt_tokens: int = 0
     seconds: float = 0.0
+    ids: list[int] | None = None  # on the last chunk: every generated token id (stop token excluded)
+    reused_tokens: int = 0  # on the last chunk: prompt tokens served from a cached KV prefix
 
 
 @dataclass

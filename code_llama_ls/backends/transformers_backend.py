@@ -25,6 +25,8 @@ from code_llama_ls.backends.base import (
     ProgressCallback,
     StopReason,
 )
+from code_llama_ls.backends.prefix_cache import PrefixCache, bytes_per_token
+from code_llama_ls.completion.cache import piece_texts
 from code_llama_ls.prompts.tokenization import InfillTokenizer
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -59,6 +61,9 @@ def pick_dtype(requested: str, device: str) -> Any:
     return torch.float32
 
 
+DEFAULT_KV_CACHE_BYTES = 1024 * 2**20
+
+
 class TransformersBackend:
     name = "transformers"
 
@@ -82,6 +87,9 @@ class TransformersBackend:
         self._message = ""
         self._load_lock = asyncio.Lock()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="code-llama-generate")
+        self._prefix_cache = PrefixCache(DEFAULT_KV_CACHE_BYTES, 1)
+        self._pieces: list[str] | None = None
+        self._heal_memo: dict[str, list[int]] = {}
 
     # -- protocol --------------------------------------------------------------------------
 
@@ -131,7 +139,12 @@ class TransformersBackend:
 
     async def close(self) -> None:
         self._worker.shutdown(wait=False, cancel_futures=True)
+        self._prefix_cache.clear()
         self._model = None
+
+    @property
+    def prefix_cache(self) -> PrefixCache:
+        return self._prefix_cache
 
     # -- worker thread ---------------------------------------------------------------------
 
@@ -163,6 +176,8 @@ class TransformersBackend:
         self._cache_argument = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         self._model = model
         self._device = device
+        element = torch.tensor([], dtype=next(model.parameters()).dtype).element_size()
+        self._prefix_cache = PrefixCache(self._prefix_cache.capacity_bytes, bytes_per_token(model.config, element))
         torch.set_grad_enabled(False)
         progress(f"{self.model_name} ready on {device}", 100)
 
@@ -179,34 +194,132 @@ class TransformersBackend:
 
         started = time.perf_counter()
         model = self._model
+        prompt = list(request.prompt_ids)
+        cache_kw = {self._cache_argument: None}
+        prefix_cache = self._prefix_cache
+        if request.kv_cache_bytes is not None:
+            prefix_cache.capacity_bytes = request.kv_cache_bytes
+            prefix_cache.evict()
+        cache, reused = prefix_cache.take(prompt) if prefix_cache.capacity_bytes > 0 else (None, 0)
+        if cache is None:
+            cache = DynamicCache(config=model.config)
+        fed: list[int] = prompt[:reused]  # the positions the cache holds
         generated: list[int] = []
         shown = ""
         reason: StopReason = "max_tokens"
-        generator = torch.Generator(device="cpu").manual_seed(0) if request.temperature > 0 else None
-        with torch.inference_mode():
-            cache = DynamicCache(config=model.config)
-            ids = torch.tensor([request.prompt_ids], device=self._device)
-            if cancel.cancelled:
-                return Chunk("", 0, "cancelled", len(request.prompt_ids), time.perf_counter() - started)
-            logits = model(input_ids=ids, use_cache=True, logits_to_keep=1, **{self._cache_argument: cache}).logits[0, -1]
-            for _ in range(request.max_new_tokens):
+        greedy = request.temperature <= 0
+        generator = None if greedy else torch.Generator(device="cpu").manual_seed(0)
+        remaining = request.heal_text  # token healing: text the next tokens must spell first
+        lookup = request.prompt_lookup_tokens if greedy else 0
+
+        def forward(ids: list[int], keep: int):
+            cache_kw[self._cache_argument] = cache
+            out = model(input_ids=torch.tensor([ids], device=self._device), use_cache=True,
+                        logits_to_keep=keep, **cache_kw).logits[0]
+            fed.extend(ids)
+            return out
+
+        def accept(token: int) -> None:
+            nonlocal shown
+            generated.append(token)
+            text = self.tokenizer.decode_infilling(generated)
+            if not text.endswith("\ufffd") and text.startswith(shown) and len(text) > len(shown):
+                emit(Chunk(text[len(shown):], len(generated)))
+                shown = text
+
+        try:
+            with torch.inference_mode():
                 if cancel.cancelled:
-                    reason = "cancelled"
-                    break
-                token = _pick(logits, request.temperature, generator)
-                if token in request.stop_ids:
-                    reason = "eot"
-                    break
-                generated.append(token)
-                text = self.tokenizer.decode_infilling(generated)
-                if not text.endswith("\ufffd") and text.startswith(shown) and len(text) > len(shown):
-                    emit(Chunk(text[len(shown):], len(generated)))
-                    shown = text
-                step = torch.tensor([[token]], device=self._device)
-                logits = model(input_ids=step, use_cache=True, **{self._cache_argument: cache}).logits[0, -1]
+                    return Chunk("", 0, "cancelled", len(prompt), time.perf_counter() - started, [], reused)
+                logits = forward(prompt[reused:], 1)[-1]
+                while len(generated) < request.max_new_tokens:
+                    if cancel.cancelled:
+                        reason = "cancelled"
+                        break
+                    if remaining:
+                        token, remaining = self._pick_healed(logits, remaining, request.temperature, generator)
+                    else:
+                        token = _pick(logits, request.temperature, generator)
+                    if token in request.stop_ids:
+                        reason = "eot"
+                        break
+                    accept(token)
+                    if len(generated) >= request.max_new_tokens:
+                        break  # the last token is never fed: nothing would read its logits
+                    draft = _draft(fed + [token], lookup, request.stop_ids,
+                                   request.max_new_tokens - len(generated)) if lookup and not remaining else []
+                    out = forward([token, *draft], len(draft) + 1)
+                    if not draft:
+                        logits = out[-1]
+                        continue
+                    predicted = out.argmax(dim=-1).tolist()  # predicted[j]: the token after input j
+                    accepted = 0
+                    while accepted < len(draft) and predicted[accepted] == draft[accepted]:
+                        accept(draft[accepted])
+                        accepted += 1
+                    rejected = len(draft) - accepted
+                    if rejected:
+                        cache.crop(-rejected)
+                        del fed[len(fed) - rejected:]
+                    logits = out[accepted]
+        finally:
+            if cache.get_seq_length() == len(fed) and fed:
+                prefix_cache.put(fed, cache)
         text = self.tokenizer.decode_infilling(generated)
         tail = text[len(shown):] if text.startswith(shown) else ""
-        return Chunk(tail, len(generated), reason, len(request.prompt_ids), time.perf_counter() - started)
+        return Chunk(tail, len(generated), reason, len(prompt), time.perf_counter() - started, generated, reused)
+
+    def _pick_healed(self, logits: Any, remaining: str, temperature: float, generator: Any) -> tuple[int, str]:
+        """The best token consistent with the backed-off text: it starts with ``remaining``, or
+        is a non-empty start of it (then the rest stays to be spelled)."""
+        import torch
+
+        candidates = self._heal_candidates(remaining)
+        if not candidates:  # cannot happen for text that came from a token; generate freely
+            return _pick(logits, temperature, generator), ""
+        index = torch.tensor(candidates, device=logits.device)
+        masked = torch.full_like(logits, float("-inf"))
+        masked[index] = logits[index]
+        token = _pick(masked, temperature, generator)
+        text = self.pieces()[token]
+        return token, ("" if text.startswith(remaining) else remaining[len(text):])
+
+    def _heal_candidates(self, remaining: str) -> list[int]:
+        found = self._heal_memo.get(remaining)
+        if found is None:
+            found = [i for i, text in enumerate(self.pieces())
+                     if text and (text.startswith(remaining) or remaining.startswith(text))]
+            if len(self._heal_memo) > 4096:
+                self._heal_memo.clear()
+            self._heal_memo[remaining] = found
+        return found
+
+    def pieces(self) -> list[str]:
+        """Each token's text as decode_infilling shows it ("" for control tokens)."""
+        if self._pieces is None:
+            self._pieces = piece_texts(self.tokenizer)
+        return self._pieces
+
+
+def _draft(sequence: list[int], count: int, stop_ids: frozenset[int], room: int) -> list[int]:
+    """Prompt-lookup draft: the tokens that followed the latest earlier occurrence of the
+    sequence's last 3 (else 2) tokens, up to ``count`` and ``room - 1`` (never a stop token)."""
+    count = min(count, room - 1)
+    if count <= 0:
+        return []
+    for n in (3, 2):
+        if len(sequence) <= n:
+            continue
+        pattern = sequence[-n:]
+        first = pattern[0]
+        for start in range(len(sequence) - n - 1, -1, -1):
+            if sequence[start] == first and sequence[start:start + n] == pattern:
+                draft = sequence[start + n:start + n + count]
+                for i, token in enumerate(draft):
+                    if token in stop_ids:
+                        return draft[:i]
+                return draft
+    return []
 
 
 def _pick(logits: Any, temperature: float, generator: Any) -> int:

@@ -1,20 +1,34 @@
 """The completion pipeline: document → prompt → backend → post-processing.
 
-It also owns what makes a language server usable while a model is slow: one generation shared
-by requests for the same document version and position, a newer request for a document
-superseding (and stopping) the older one, and a cancelled request stopping its generation
-within one decoding step.
+It also owns what makes a language server usable while a model is slow:
+
+- one answer shared by requests for the same document version and position;
+- a completion cache read token-exactly (``completion/cache.py``): a request whose prompt is
+  an earlier greedy generation's prompt plus tokens that generation produced (the user typed
+  the next characters of a suggestion) is answered without a model call;
+- a newer request for a document that extends the running generation's prompt by text that
+  generation already produced waits for it and is answered from it; any other newer request
+  supersedes (cancels) the older requests and stops their generation within one decoding step;
+- a request that is no longer the newest for its document when it would start a model call is
+  dropped (answered as cancelled), so the freed worker starts the newest one at once;
+- a request cancelled by the client stops its generation unless a newer request follows it
+  (after a short grace, so a follower sent right after the cancel still finds it);
+- token healing and SPM prompts for automatic triggers (``fimMode: auto``), which keep the
+  backend's KV-cache prefix valid while typing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from code_llama_ls.backends.base import Backend, BackendError, CancelToken, GenerationRequest
+from code_llama_ls.completion.cache import CachedGeneration, CompletionCache, heal, piece_texts
 from code_llama_ls.completion.postprocess import CursorContext, postprocess
 from code_llama_ls.context.engine import ContextEngine, comment_prefix
 from code_llama_ls.context.syntax import completion_scope
@@ -29,6 +43,10 @@ class CompletionSkipped(Exception):
     """No completion for a reason worth logging (disabled language, ignored file, no model …)."""
 
 
+CANCEL_GRACE_S = 0.05
+"""How long a client-cancelled generation keeps running for a newer request to follow it."""
+
+
 @dataclass(frozen=True)
 class Completion:
     text: str
@@ -37,14 +55,33 @@ class Completion:
     stop_reason: str
     timings_ms: dict[str, float]
     replace_end: int = 0  # characters after the cursor, on its line, that the text replaces
+    generation_id: int = 0  # the model call whose tokens this is
+    from_cache: bool = False  # served without a model call
 
 
-@dataclass
-class _Generation:
+@dataclass(eq=False)
+class _Request:
     key: tuple[str, int, int]
-    cancel: CancelToken
+    seq: int
     task: asyncio.Task | None = None
     waiters: set[asyncio.Task] = field(default_factory=set)
+    cancel: CancelToken = field(default_factory=CancelToken)  # stops its model call within a step
+
+
+@dataclass(eq=False)
+class _Generation:
+    """A model call in flight, with what a newer request needs to decide to follow it."""
+
+    id: int
+    owner: _Request
+    before: str  # document text before the cursor
+    after: str  # and after it
+    finished: asyncio.Future
+    produced: str = ""  # text generated so far after the cursor (healed text cut)
+
+    def extended_by(self, before: str, after: str) -> bool:
+        return (after == self.after and before.startswith(self.before)
+                and self.produced.startswith(before[len(self.before):]))
 
 
 @dataclass
@@ -55,17 +92,21 @@ class Runtime:
     backend: Backend
 
 
-def fim_mode(settings: Settings) -> FimMode:
-    return "spm" if settings.fim_mode == "spm" else "psm"
+def fim_mode(settings: Settings, automatic: bool = False) -> FimMode:
+    """``auto``: SPM for automatic inline triggers (typing appends to the prompt's end, so a
+    cached KV prefix stays valid), PSM otherwise."""
+    if settings.fim_mode == "auto":
+        return "spm" if automatic else "psm"
+    return settings.fim_mode
 
 
 def build_prompt(document: Document, offset: int, tokenizer: InfillTokenizer, settings: Settings,
-                 device_type: str, context: ContextEngine | None = None) -> InfillPrompt:
+                 device_type: str, context: ContextEngine | None = None, automatic: bool = False) -> InfillPrompt:
     """The prompt at ``offset``: the document around the cursor, and context packed before it."""
     budget = Budget(settings.context_tokens_for(device_type), settings.max_new_tokens, settings.prefix_ratio)
     blocks = context.collect(document, offset) if context is not None else []
     return build_infill_prompt(
-        tokenizer, document.text[:offset], document.text[offset:], budget, fim_mode(settings),
+        tokenizer, document.text[:offset], document.text[offset:], budget, fim_mode(settings, automatic),
         context=blocks, comment_prefix=comment_prefix(document.language),
     )
 
@@ -79,8 +120,15 @@ class CompletionEngine:
         self.context = context
         self._settings = settings
         self._on_generated = on_generated
-        self._generations: dict[tuple[str, int, int], _Generation] = {}
-        self._latest_by_uri: dict[str, _Generation] = {}
+        self._requests: dict[tuple[str, int, int], _Request] = {}
+        self._latest_seq: dict[str, int] = {}
+        self._running: dict[str, _Generation] = {}
+        self._seq = itertools.count(1)
+        self._generation_ids = itertools.count(1)
+        self.cache = CompletionCache()
+        self._cache_owner: object | None = None
+        self.events: deque[dict] = deque(maxlen=20_000)
+        """What happened, for benchmarks: one record per model call and per answer."""
 
     def check_allowed(self, document: Document) -> None:
         settings = self._settings()
@@ -92,91 +140,197 @@ class CompletionEngine:
         if document.too_large:
             raise CompletionSkipped("document too large for completions")
 
-    async def complete(self, document: Document, offset: int) -> Completion | None:
-        """The suggestion at ``offset``; cancelled (CancelledError) when superseded."""
+    async def complete(self, document: Document, offset: int, automatic: bool = False) -> Completion | None:
+        """The suggestion at ``offset``; cancelled (CancelledError) when superseded.
+
+        ``automatic``: an inline completion triggered by typing (SPM under ``fimMode: auto``)."""
         self.check_allowed(document)
         key = (document.uri, document.version, offset)
-        generation = self._generations.get(key)
-        if generation is None:
-            self._supersede(document.uri)
-            generation = _Generation(key, CancelToken())
-            generation.task = asyncio.ensure_future(self._run(generation, document, offset))
-            self._generations[key] = generation
-            self._latest_by_uri[document.uri] = generation
-            generation.task.add_done_callback(lambda _: self._forget(generation))
+        request = self._requests.get(key)
+        if request is None:
+            request = _Request(key, next(self._seq))
+            self._latest_seq[document.uri] = request.seq
+            self._requests[key] = request
+            request.task = asyncio.ensure_future(self._serve(request, document, offset, automatic))
+            request.task.add_done_callback(lambda _: self._forget(request))
         me = asyncio.current_task()
         if me is not None:
-            generation.waiters.add(me)
+            request.waiters.add(me)
         try:
-            return await asyncio.shield(generation.task)
+            return await asyncio.shield(request.task)
         except asyncio.CancelledError:
             if me is not None:
-                generation.waiters.discard(me)
-            if not generation.waiters:
-                generation.cancel.cancel()
+                request.waiters.discard(me)
+            if not request.waiters:
+                self._release(request)
             raise
         finally:
             if me is not None:
-                generation.waiters.discard(me)
+                request.waiters.discard(me)
 
-    def _supersede(self, uri: str) -> None:
-        older = self._latest_by_uri.get(uri)
-        if older is not None and older.task is not None and not older.task.done():
-            older.cancel.cancel()
-            for waiter in list(older.waiters):
+    def _release(self, request: _Request) -> None:
+        """No one waits for ``request`` any more: stop it, unless a follower arrives first."""
+        def stop() -> None:
+            if not request.waiters:
+                request.cancel.cancel()
+        try:
+            asyncio.get_running_loop().call_later(CANCEL_GRACE_S, stop)
+        except RuntimeError:
+            stop()
+
+    def _supersede(self, uri: str, keep: _Request) -> None:
+        """Cancel every other unfinished request for ``uri`` (their generations stop)."""
+        for request in list(self._requests.values()):
+            if request is keep or request.key[0] != uri or request.task is None or request.task.done():
+                continue
+            request.cancel.cancel()
+            for waiter in list(request.waiters):
                 waiter.cancel()
 
-    def _forget(self, generation: _Generation) -> None:
-        if self._generations.get(generation.key) is generation:
-            del self._generations[generation.key]
-        if self._latest_by_uri.get(generation.key[0]) is generation:
-            del self._latest_by_uri[generation.key[0]]
-        if generation.task is not None and not generation.task.cancelled():
-            generation.task.exception()  # retrieved: errors were already reported to waiters
+    def _forget(self, request: _Request) -> None:
+        if self._requests.get(request.key) is request:
+            del self._requests[request.key]
+        if request.task is not None and not request.task.cancelled():
+            request.task.exception()  # retrieved: errors were already reported to waiters
 
-    async def _run(self, generation: _Generation, document: Document, offset: int) -> Completion | None:
+    def stats(self) -> list[dict]:
+        return list(self.events)
+
+    async def _serve(self, request: _Request, document: Document, offset: int, automatic: bool) -> Completion | None:
         settings = self._settings()
         runtime = await self._runtime()
+        if runtime is not self._cache_owner:  # another model: its paths mean nothing here
+            self.cache.clear()
+            self._cache_owner = runtime
         started = time.perf_counter()
+        uri = document.uri
         # Snapshot what the pipeline needs: the document may change while we generate.
+        before, after = document.text[:offset], document.text[offset:]
         scope = completion_scope(document, offset)
         cursor = CursorContext.at(document, offset, scope)
         prompt = build_prompt(document, offset, runtime.tokenizer, settings, runtime.backend.device_type,
-                              self.context)
+                              self.context, automatic)
+        tokenizer = runtime.tokenizer
+        pieces = piece_texts(tokenizer) if settings.token_healing else None
+        ids, heal_text = heal(prompt, pieces) if pieces is not None else (prompt.ids, "")
+        greedy = settings.temperature <= 0
         prompt_done = time.perf_counter()
         if settings.log_prompts:
-            log.info("prompt for %s: prefix=%r suffix=%r", document.uri, prompt.prefix, prompt.suffix)
+            log.info("prompt for %s: prefix=%r suffix=%r heal=%r", uri, prompt.prefix, prompt.suffix, heal_text)
 
-        request = GenerationRequest(prompt.ids, settings.max_new_tokens, settings.temperature,
-                                    runtime.tokenizer.stop_ids())
+        def lookup():
+            if not greedy:
+                return None
+            return self.cache.lookup(uri, ids, heal_text, scope, settings.max_new_tokens, tokenizer,
+                                     pieces or piece_texts(tokenizer))
+
+        hit = lookup()
+        waited = 0.0
+        if hit is None and greedy:
+            running = self._running.get(uri)
+            if running is not None and not running.finished.done() and running.extended_by(before, after):
+                # The user typed what the running generation already produced: wait for it.
+                me = asyncio.current_task()
+                running.owner.waiters.add(me)
+                wait_started = time.perf_counter()
+                try:
+                    await asyncio.shield(running.finished)
+                finally:
+                    running.owner.waiters.discard(me)
+                waited = time.perf_counter() - wait_started
+                hit = lookup()
+        if hit is not None:
+            self._supersede(uri, keep=request)
+            done = time.perf_counter()
+            text = postprocess(hit.raw, cursor)
+            finished = time.perf_counter()
+            timings = {"prompt": (prompt_done - started) * 1000, "lookup": (done - prompt_done - waited) * 1000,
+                       "waited": waited * 1000, "generation": 0.0, "postprocess": (finished - done) * 1000}
+            self._record_answer(document, offset, hit.generation_id, True, timings)
+            if settings.log_prompts:
+                log.info("completion from cache: raw=%r shown=%r", hit.raw, text)
+            if text is None:
+                return None
+            return Completion(text.text, offset, hit.tokens, "cache", timings, text.replace_end,
+                              hit.generation_id, True)
+
+        if self._latest_seq.get(uri) != request.seq or request.cancel.cancelled:
+            # A newer request for this document exists; it does the work (coalescing).
+            raise asyncio.CancelledError
+        self._supersede(uri, keep=request)
+        lookup_done = time.perf_counter()
+
+        generation = _Generation(next(self._generation_ids), request, before, after,
+                                 asyncio.get_running_loop().create_future())
+        self._running[uri] = generation
+        backend_request = GenerationRequest(
+            ids, settings.max_new_tokens, settings.temperature, tokenizer.stop_ids(), heal_text=heal_text,
+            kv_cache_bytes=settings.kv_cache_mb * 2**20, prompt_lookup_tokens=settings.prompt_lookup_tokens)
         raw, tokens, reason = "", 0, "max_tokens"
-        async for chunk in runtime.backend.stream(request, generation.cancel):
-            raw += chunk.text
-            tokens = chunk.tokens or tokens
-            if chunk.stop_reason is not None:
-                reason = chunk.stop_reason
-            elif scope == "line" and "\n" in raw:
-                generation.cancel.cancel()  # the first line is complete: nothing more will be shown
-        if reason == "cancelled" and scope == "line" and "\n" in raw:
+        final = None
+        request_cancel = request.cancel
+        try:
+            async for chunk in runtime.backend.stream(backend_request, request_cancel):
+                raw += chunk.text
+                tokens = chunk.tokens or tokens
+                generation.produced = raw[len(heal_text):] if raw.startswith(heal_text) else ""
+                if chunk.stop_reason is not None:
+                    reason = chunk.stop_reason
+                    final = chunk
+                elif scope == "line" and "\n" in generation.produced:
+                    request_cancel.cancel()  # the first line is complete: nothing more will be shown
+        finally:
+            if not generation.finished.done():
+                generation.finished.set_result(None)
+            if self._running.get(uri) is generation:
+                del self._running[uri]
+            if final is not None and final.ids is not None and greedy:
+                cached_reason = "line_end" if reason == "cancelled" and scope == "line" \
+                    and "\n" in generation.produced else reason
+                self.cache.add(uri, CachedGeneration(list(ids), list(final.ids), cached_reason,
+                                                     settings.max_new_tokens, generation.id))
+            self._record_generation(document, offset, generation.id, final, reason)
+        if reason == "cancelled" and scope == "line" and "\n" in generation.produced:
             reason = "line_end"
         generated = time.perf_counter()
+        raw = generation.produced
 
         text = postprocess(raw, cursor)
         finished = time.perf_counter()
         timings = {
             "prompt": (prompt_done - started) * 1000,
-            "generation": (generated - prompt_done) * 1000,
+            "lookup": (lookup_done - prompt_done - waited) * 1000,
+            "waited": waited * 1000,
+            "generation": (generated - lookup_done) * 1000,
             "postprocess": (finished - generated) * 1000,
         }
+        model_ms = (final.seconds if final is not None else 0.0) * 1000
         info = {"latencyMs": round((finished - started) * 1000, 1), "tokens": tokens, "stopReason": reason,
-                "promptTokens": len(prompt.ids), "timingsMs": timings}
+                "promptTokens": len(prompt.ids), "timingsMs": timings, "modelMs": round(model_ms, 1),
+                "reusedTokens": final.reused_tokens if final is not None else 0, "healed": bool(heal_text)}
         self._on_generated(info)
+        self._record_answer(document, offset, generation.id, False, timings)
         log.info("generated %d tokens in %.0f ms (%s)", tokens, info["latencyMs"], reason)
         if settings.log_prompts:
             log.info("completion: raw=%r shown=%r", raw, text)
         if reason == "cancelled" or text is None:
             return None
-        return Completion(text.text, offset, tokens, reason, timings, text.replace_end)
+        return Completion(text.text, offset, tokens, reason, timings, text.replace_end, generation.id)
+
+    def _record_generation(self, document: Document, offset: int, generation_id: int, final, reason: str) -> None:
+        self.events.append({
+            "kind": "generation", "id": generation_id, "uri": document.uri, "version": document.version,
+            "offset": offset, "modelS": final.seconds if final is not None else 0.0,
+            "tokens": final.tokens if final is not None else 0, "reason": reason,
+            "reusedTokens": final.reused_tokens if final is not None else 0,
+            "promptTokens": final.prompt_tokens if final is not None else 0,
+        })
+
+    def _record_answer(self, document: Document, offset: int, generation_id: int, from_cache: bool,
+                       timings: dict[str, float]) -> None:
+        overhead = timings["prompt"] + timings["lookup"] + timings["postprocess"]
+        self.events.append({"kind": "answer", "uri": document.uri, "version": document.version, "offset": offset,
+                            "generationId": generation_id, "fromCache": from_cache, "overheadMs": overhead})
 
 
 __all__ = ["BackendError", "Completion", "CompletionEngine", "CompletionSkipped", "Runtime", "build_prompt"]
