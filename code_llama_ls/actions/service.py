@@ -142,7 +142,7 @@ class ActionService:
                     on_text(answer.lstrip())
         except BackendError as exc:
             raise ActionError(f"model error: {exc}") from exc
-        if reason == "cancelled" or cancel.cancelled:
+        if reason == "cancelled":
             raise ActionCancelled(f"{kind} cancelled")
         log.info("%s: %d tokens in %.0f ms (%s)", kind, tokens, (time.perf_counter() - started) * 1000, reason)
         answer = answer.strip()
