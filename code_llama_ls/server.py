@@ -16,7 +16,7 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 from code_llama_ls import __version__
-from code_llama_ls.actions.lsp import COMMANDS, EXPLAIN_REQUEST, ActionsLsp
+from code_llama_ls.actions.lsp import COMMANDS, CURRENT_REQUEST, EXPLAIN_REQUEST, ActionsLsp
 from code_llama_ls.actions.service import ActionService, instruct_settings
 from code_llama_ls.backends.base import BackendError
 from code_llama_ls.completion.engine import CompletionEngine, CompletionSkipped, build_prompt
@@ -63,6 +63,17 @@ class CodeLlamaProtocol(LanguageServerProtocol):
     def handle_message(self, message):
         if not isinstance(message, _Undecodable):
             super().handle_message(message)
+
+    def _handle_request(self, msg_id, method_name: str, params: Any):
+        token = CURRENT_REQUEST.set(msg_id)  # command handlers run as their own task: let them know the id
+        try:
+            super()._handle_request(msg_id, method_name, params)
+        finally:
+            CURRENT_REQUEST.reset(token)
+
+    def _handle_cancel_notification(self, msg_id) -> None:
+        super()._handle_cancel_notification(msg_id)
+        self._server.actions.cancel_request(msg_id)
 
     def _user_handler(self, method: str, params: Any):
         if (handler := self.fm.features.get(method)) is not None:

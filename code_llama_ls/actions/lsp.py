@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 import uuid
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,9 @@ COMMANDS = {"codeLlama.explain": "explain", "codeLlama.ask": "ask", "codeLlama.g
 EXPLAIN_REQUEST = "codeLlama/explain"
 PARTIAL_NOTIFICATION = "codeLlama/partialResult"
 _PARTIAL_INTERVAL_S = 0.05
+CURRENT_REQUEST: ContextVar = ContextVar("code_llama_current_request", default=None)
+"""The JSON-RPC id of the request being handled; set by the server's protocol so that a
+``$/cancelRequest`` reaches a command handler that pygls runs as a separate task."""
 
 
 class ActionsLsp:
@@ -35,6 +39,7 @@ class ActionsLsp:
         self.server = server
         self.service = service
         self._by_progress: dict[str, CancelToken] = {}
+        self._by_request: dict[Any, CancelToken] = {}
 
     # -- positions --------------------------------------------------------------------------------
 
@@ -121,6 +126,9 @@ class ActionsLsp:
         token = f"code-llama-{kind}-{uuid.uuid4()}"
         progress = await self._progress_begin(token, f"Code Llama: {TITLES[kind]}")
         self._by_progress[token] = cancel
+        request_id = CURRENT_REQUEST.get()
+        if request_id is not None:
+            self._by_request[request_id] = cancel
         last_sent = [0.0]
 
         def on_text(text: str) -> None:
@@ -165,8 +173,15 @@ class ActionsLsp:
         finally:
             cancel.cancel()
             self._by_progress.pop(token, None)
+            if request_id is not None:
+                self._by_request.pop(request_id, None)
             if progress:
                 self.server.work_done_progress.end(token, types.WorkDoneProgressEnd(message=outcome))
+
+    def cancel_request(self, msg_id: Any) -> None:
+        cancel = self._by_request.get(msg_id)
+        if cancel is not None:
+            cancel.cancel()
 
     def cancel_progress(self, token: Any) -> None:
         cancel = self._by_progress.get(str(token))
