@@ -106,7 +106,10 @@ def _python_change(text: str, target: Target, doc: str, replace: bool) -> TextCh
     if _line_start(text, first_start) == def_line:  # def f(): return 1
         base = _indent_of_line(text, target.start)
         indent = base + ("\t" if base.startswith("\t") else "    ")
-        return TextChange(first_start, first_start, f"\n{indent}{_python_literal(doc, indent)}\n{indent}")
+        gap = first_start
+        while gap > 0 and text[gap - 1] in " \t":
+            gap -= 1
+        return TextChange(gap, first_start, f"\n{indent}{_python_literal(doc, indent)}\n{indent}")
     indent = _indent_of_line(text, first_start)
     line = _line_start(text, first_start)
     return TextChange(line, line, f"{indent}{_python_literal(doc, indent)}\n")

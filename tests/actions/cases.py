@@ -1,0 +1,31 @@
+"""Placement cases for docstrings and test files in the eight languages (scripted answers)."""
+
+DOC_ANSWER = "Add two numbers.\n\nReturns the sum."
+CASES = {
+    "python": ("pkg/add.py", "import os\n\n\nclass Calc:\n    @staticmethod\n    def add(a, b):\n        return a + b\n",
+               "def add", "```python\nfrom add import Calc\n\n\ndef test_add():\n    assert Calc.add(1, 2) == 3\n```",
+               "import pytest\nfrom pkg.add import Calc\n\n\ndef test_old():\n    assert True\n"),
+    "javascript": ("src/add.js", "export function add(a, b) {\n  return a + b;\n}\n", "function add",
+                   "Here are tests:\n\n```javascript\ntest('adds', () => {\n  expect(add(1, 2)).toBe(3);\n});\n```\nThey use Jest.",
+                   'import { add } from "./add";\n\ntest("old", () => {});\n'),
+    "typescript": ("src/add.ts", "class Calc {\n  add(a: number, b: number): number {\n    return a + b;\n  }\n}\n", "add(a",
+                   "```ts\nimport { Calc } from './add';\n\ntest('adds', () => {\n  expect(new Calc().add(1, 2)).toBe(3);\n});\n```",
+                   None),
+    "java": ("src/main/java/com/x/Calc.java",
+             "package com.x;\n\npublic class Calc {\n    @Deprecated\n    public int add(int a, int b) {\n        return a + b;\n    }\n}\n",
+             "public int add",
+             "```java\nimport org.junit.jupiter.api.Test;\nimport static org.junit.jupiter.api.Assertions.*;\n\nclass CalcTests {\n    @Test\n    void adds() {\n        assertEquals(3, new Calc().add(1, 2));\n    }\n}\n```",
+             "package com.x;\n\nimport org.junit.jupiter.api.Test;\n\nclass CalcTest {\n    @Test\n    void old() {\n    }\n}\n"),
+    "rust": ("src/lib.rs", "#[inline]\npub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n", "pub fn add",
+             "```rust\n#[cfg(test)]\nmod tests {\n    use super::*;\n\n    #[test]\n    fn adds() {\n        assert_eq!(add(1, 2), 3);\n    }\n}\n```",
+             None),
+    "go": ("calc/add.go", "package calc\n\nfunc Add(a, b int) int {\n\treturn a + b\n}\n", "func Add",
+           "```go\npackage calc\n\nimport \"testing\"\n\nfunc TestAdd(t *testing.T) {\n\tif Add(1, 2) != 3 {\n\t\tt.Fatal(\"bad\")\n\t}\n}\n```",
+           "package calc\n\nimport \"fmt\"\n\nfunc TestOld(t *testing.T) { fmt.Println() }\n"),
+    "c": ("src/add.c", "int add(int a, int b) {\n    return a + b;\n}\n", "int add",
+          "```c\n#include <assert.h>\n\nvoid test_add(void) {\n    assert(add(1, 2) == 3);\n}\n```",
+          '#include <assert.h>\n#include "../src/add.c"\n\nvoid test_old(void) {\n}\n\nint main(void) {\n    test_old();\n    return 0;\n}\n'),
+    "cpp": ("src/add.cpp", "template <typename T>\nT add(T a, T b) {\n    return a + b;\n}\n", "T add",
+            "```cpp\n#include <cassert>\n\nvoid test_add() {\n    assert(add(1, 2) == 3);\n}\n\nint main() {\n    test_add();\n    return 0;\n}\n```",
+            None),
+}
