@@ -99,7 +99,7 @@ def test_python_one_line_body_and_quotes_in_the_answer():
     doc = Document(uri=(ROOT / "f.py").as_uri(), text="def f(): return 1\n", version=1, language_id="python")
     svc, _ = service('Here is the docstring:\n"""Return "one"."""')
     result = asyncio.run(svc.run("docstring", doc, 4, 4))
-    assert result.edit.files[0].new_text() == 'def f():\n    """Return "one". """\n    return 1\n'
+    assert result.edit.files[0].new_text() == 'def f():\n    """Return "one"."""\n    return 1\n'
 
 
 @pytest.mark.parametrize("kind,answer,message", [
