@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     from code_llama_ls.bench.context import add_arguments as add_context_arguments  # argparse only: cheap
 
     add_context_arguments(bench_commands.add_parser("context", help="cross-file context recall on the stdlib, model-free"))
+    from code_llama_ls.actions.cli import add_arguments as add_action_arguments  # argparse only: cheap
+
+    add_action_arguments(commands)
     return parser
 
 
@@ -183,6 +186,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(asyncio.run(_complete(args)))
     if args.command == "prompt":
         raise SystemExit(_prompt(args))
+    if args.command in ("explain", "docstring", "tests"):
+        from code_llama_ls.actions import cli as actions_cli
+
+        raise SystemExit(actions_cli.main(args))
     if args.command == "bench" and args.bench == "context":
         from code_llama_ls.bench import context
 
