@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     from code_llama_ls.bench.context import add_arguments as add_context_arguments  # argparse only: cheap
 
     add_context_arguments(bench_commands.add_parser("context", help="cross-file context recall on the stdlib, model-free"))
+    from code_llama_ls.bench.replay import add_arguments as add_replay_arguments  # argparse only: cheap
+
+    add_replay_arguments(bench_commands.add_parser("replay", help="typing replay through the server: ours vs naive"))
     from code_llama_ls.actions.cli import add_arguments as add_action_arguments  # argparse only: cheap
 
     add_action_arguments(commands)
@@ -194,6 +197,10 @@ def main(argv: list[str] | None = None) -> None:
         from code_llama_ls.bench import context
 
         raise SystemExit(context.main(args))
+    if args.command == "bench" and args.bench == "replay":
+        from code_llama_ls.bench import replay
+
+        raise SystemExit(replay.main(args))
     if args.command == "bench":
         from code_llama_ls.bench import overhead
 

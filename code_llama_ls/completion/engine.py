@@ -254,6 +254,11 @@ class CompletionEngine:
             return Completion(text.text, offset, hit.tokens, "cache", timings, text.replace_end,
                               hit.generation_id, True)
 
+        debounce_started = time.perf_counter()
+        if automatic and settings.debounce_ms > 0:
+            # Typing: a newer keystroke may follow at once; it would get the model instead.
+            await asyncio.sleep(settings.debounce_ms / 1000)
+        waited += time.perf_counter() - debounce_started
         if self._latest_seq.get(uri) != request.seq or request.cancel.cancelled:
             # A newer request for this document exists; it does the work (coalescing).
             raise asyncio.CancelledError
@@ -330,7 +335,8 @@ class CompletionEngine:
                        timings: dict[str, float]) -> None:
         overhead = timings["prompt"] + timings["lookup"] + timings["postprocess"]
         self.events.append({"kind": "answer", "uri": document.uri, "version": document.version, "offset": offset,
-                            "generationId": generation_id, "fromCache": from_cache, "overheadMs": overhead})
+                            "generationId": generation_id, "fromCache": from_cache, "overheadMs": overhead,
+                            "timingsMs": dict(timings)})
 
 
 __all__ = ["BackendError", "Completion", "CompletionEngine", "CompletionSkipped", "Runtime", "build_prompt"]
