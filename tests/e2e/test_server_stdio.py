@@ -138,8 +138,9 @@ MANY_TOKENS = 3000
 @pytest_lsp.fixture(config=SERVER)
 async def slow_client(lsp_client: LanguageClient, random_model):
     lsp_client.status = record_status(lsp_client)
+    # PSM: on this random model the SPM prompt of automatic triggers ends early on ▁<EOT>.
     await start(lsp_client, {"model": str(random_model), "localFilesOnly": True, "maxNewTokens": MANY_TOKENS,
-                             "maxContextTokens": 8192})
+                             "maxContextTokens": 8192, "fimMode": "psm"})
     await wait_for_state(lsp_client.status, "ready")
     yield
     await lsp_client.shutdown_session()
@@ -207,3 +208,40 @@ async def test_utf8_positions_are_negotiated_and_honoured(utf8_client: LanguageC
     result = result if isinstance(result, dict) else result._asdict()
     assert result["prefix"].endswith('name = "🦙 café')
     assert result["suffix"].startswith('"\nvalue = name')
+
+
+@pytest_lsp.fixture(config=SERVER)
+async def follow_client(lsp_client: LanguageClient, random_model):
+    lsp_client.status = record_status(lsp_client)
+    await start(lsp_client, {"model": str(random_model), "localFilesOnly": True, "maxNewTokens": MANY_TOKENS,
+                             "maxContextTokens": 8192, "contextEnabled": False})
+    await wait_for_state(lsp_client.status, "ready")
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_newer_request_that_types_the_running_generation_waits_for_it(follow_client: LanguageClient,
+                                                                            random_model):
+    """The refined rule: typing what the running generation already produced does not cancel it."""
+    from code_llama_ls.bench.tiny_model import greedy_complete
+
+    total = next(ex for ex in KNOWN_EXAMPLES if ex.prefix.startswith("def total("))  # runs to maxNewTokens
+    tokenizer = InfillTokenizer.from_pretrained(str(random_model), local_files_only=True)
+    ids = assemble(tokenizer, total.prefix, total.suffix, "spm")  # automatic triggers use SPM
+    typed = tokenizer.decode_infilling(greedy_complete(random_model, ids, 2))
+    open_document(follow_client, URI, total.prefix + total.suffix)
+    older = follow_client.protocol.send_request(
+        types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(URI, end_position(total.prefix)), msg_id="old")
+    await asyncio.sleep(1.0)
+    start_pos = end_position(total.prefix)
+    follow_client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=2),
+        content_changes=[types.TextDocumentContentChangePartial(
+            range=types.Range(start=start_pos, end=start_pos), text=typed)]))
+    newer = follow_client.protocol.send_request(
+        types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(URI, end_position(total.prefix + typed)), msg_id="new")
+    await asyncio.wait_for(asyncio.wrap_future(older), 120)  # answered, not cancelled
+    await asyncio.wait_for(asyncio.wrap_future(newer), 120)
+    record = await _generation_record(follow_client.status, 1)
+    assert record["lastStopReason"] != "cancelled"
+    assert record["lastTokens"] == MANY_TOKENS
