@@ -380,6 +380,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", default="tiny,mid", help="comma-separated: tiny, mid")
     parser.add_argument("--prompt-lookup", type=int, default=None, help="promptLookupTokens for ours")
     parser.add_argument("--no-token-healing", action="store_true")
+    parser.add_argument("--debounce-ms", type=int, default=None, help="debounceMs for ours (default: the setting's)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -388,6 +389,8 @@ def main(args: argparse.Namespace) -> int:
         extra["promptLookupTokens"] = args.prompt_lookup
     if args.no_token_healing:
         extra["tokenHealing"] = False
+    if args.debounce_ms is not None:
+        extra["debounceMs"] = args.debounce_ms
     result = run(args.smoke, [m for m in args.models.split(",") if m], extra)
     if args.json:
         print(json.dumps(result))
