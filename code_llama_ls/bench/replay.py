@@ -355,9 +355,9 @@ def evaluate(model_dir: Path, trace: Trace, ours: dict, sample_every: int, token
 def run(smoke: bool, models: list[str], extra: dict) -> dict:
     from code_llama_ls.bench import tiny_model
 
-    trace = build_trace(3 if smoke else 24, 26)
+    trace = build_trace(2 if smoke else 24, 26)
     if smoke:
-        trace.keystrokes = trace.keystrokes[:30]
+        trace.keystrokes = trace.keystrokes[:16]
     builders = {"tiny": tiny_model.trained_model, "mid": tiny_model.mid_model}
     out: dict = {"models": {}, "trace": {"keystrokes": len(trace.keystrokes), "functions": len(trace.functions),
                                          "duration_s": round(trace.keystrokes[-1].at, 1),
@@ -367,7 +367,7 @@ def run(smoke: bool, models: list[str], extra: dict) -> dict:
         began = time.perf_counter()
         ours = asyncio.run(replay_ours(folder, trace, extra))
         replayed = time.perf_counter() - began
-        result = evaluate(folder, trace, ours, 1 if name == "tiny" or smoke else 6,
+        result = evaluate(folder, trace, ours, 1 if name == "tiny" else 6,
                           extra.get("tokenHealing", True))
         result["bench_seconds"] = {"replay": round(replayed, 1), "naive": round(time.perf_counter() - began - replayed, 1)}
         out["models"][name] = result
@@ -376,7 +376,7 @@ def run(smoke: bool, models: list[str], extra: dict) -> dict:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--smoke", action="store_true", help="a 30-keystroke trace (CI)")
+    parser.add_argument("--smoke", action="store_true", help="a 16-keystroke trace (CI, under a minute)")
     parser.add_argument("--models", default="tiny,mid", help="comma-separated: tiny, mid")
     parser.add_argument("--prompt-lookup", type=int, default=None, help="promptLookupTokens for ours")
     parser.add_argument("--no-token-healing", action="store_true")
