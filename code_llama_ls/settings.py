@@ -51,7 +51,7 @@ class Settings(BaseModel):
     kv_cache_mb: int = Field(1024, ge=0, description="Memory cap for reused prompt KV caches (LRU); 0 turns reuse off.")
     token_healing: bool = Field(True, description="Back off a prefix ending inside a word and let the model complete the whole word.")
     debounce_ms: int = Field(150, ge=0, le=2000, description="An automatic (typing) request waits this long for a newer keystroke before calling the model; cache hits are served at once.")
-    prompt_lookup_tokens: int = Field(0, ge=0, le=16, description="Greedy prompt-lookup decoding: tokens drafted from n-gram matches per step (0: off).")
+    prompt_lookup_tokens: int = Field(4, ge=0, le=16, description="Greedy prompt-lookup decoding: tokens drafted from n-gram matches per step (0: off); the typing replay showed a gain on both test models.")
     enabled_languages: list[str] = Field(
         default_factory=lambda: ["*"], description="languageIds that get completions; `*` for all."
     )
