@@ -190,6 +190,7 @@ class BraceLanguage:
     decl_fields: tuple[str, ...] = ("name", "pattern", "declarator", "alias")
     skip_ancestor_types: frozenset[str] = frozenset()  # import/package statements: no references
     namespace_types: frozenset[str] = frozenset()  # containers definition() also searches
+    unsearched_types: frozenset[str] = frozenset()  # never a declaration find() returns
     noise: frozenset[str] = frozenset()  # builtins never worth a lookup (alone or as a chain's head)
     self_names: frozenset[str] = frozenset({"this", "self", "super", "Self"})  # kept as chain heads
     # ERROR recovery: keyword token → scope kind; tokens that open a control block.
@@ -534,14 +535,14 @@ class BraceLanguage:
 
     def find(self, root: Node, name: str, source: bytes) -> Node | None:
         """A declaration of ``name``: top level first, then inside namespaces (breadth first)."""
-        level = self.items(root)
+        level = [n for n in self.items(root) if n.type not in self.unsearched_types]
         for _ in range(4):
             nested: list[Node] = []
             for node in level:
                 if name in self.names(node, source):
                     return node
                 if node.type in self.namespace_types:
-                    nested.extend(self.members(node, source))
+                    nested.extend(n for n in self.members(node, source) if n.type not in self.unsearched_types)
             if not nested:
                 return None
             level = nested

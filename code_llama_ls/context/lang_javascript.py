@@ -84,6 +84,7 @@ class JavaScriptSupport(BraceLanguage):
     decl_fields = ("name", "pattern", "alias", "parameter")
     skip_ancestor_types = frozenset({"import_statement", "export_clause", "namespace_export"})
     namespace_types = frozenset({"internal_module", "module"})
+    unsearched_types = frozenset({"export_statement"})  # re-exports are followed, not returned
     noise = frozenset(
         {"this", "super", "undefined", "NaN", "Infinity", "console", "require", "module", "exports", "window",
          "document", "globalThis", "process", "Math", "JSON", "Object", "Array", "Promise", "String", "Number",
@@ -247,18 +248,7 @@ class JavaScriptSupport(BraceLanguage):
                         return self.find(root, text(inner, source), source) or statement
                     return inner or statement
             return None
-        level = [n for n in self.items(root) if n.type != "export_statement"]
-        for _ in range(4):
-            nested: list[Node] = []
-            for node in level:
-                if name in self.names(node, source):
-                    return node
-                if node.type in self.namespace_types:
-                    nested.extend(n for n in self.members(node, source) if n.type != "export_statement")
-            if not nested:
-                return None
-            level = nested
-        return None
+        return super().find(root, name, source)
 
     def definition(self, parsed: ParsedFile, name: str, workspace: Workspace, hops: int = 0) -> Definition | None:
         if parsed.tree is None:

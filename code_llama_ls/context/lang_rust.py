@@ -62,6 +62,7 @@ class RustSupport(BraceLanguage):
     decl_fields = ("name", "pattern", "alias")
     skip_ancestor_types = frozenset({"use_declaration", "attribute_item", "inner_attribute_item"})
     namespace_types = frozenset({"mod_item"})
+    unsearched_types = frozenset({"impl_item"})  # an impl shares its type's name; the type is the declaration
     noise = frozenset(
         {"self", "Self", "super", "crate", "Some", "None", "Ok", "Err", "Option", "Result", "Vec", "String", "Box",
          "Rc", "Arc", "std", "core", "alloc", "println", "print", "eprintln", "format", "vec", "panic", "assert",
@@ -106,20 +107,6 @@ class RustSupport(BraceLanguage):
         return self.render(node, source)
 
     # -- definitions ------------------------------------------------------------------------------
-
-    def find(self, root: Node, name: str, source: bytes) -> Node | None:
-        level = self.items(root)
-        for _ in range(4):
-            nested: list[Node] = []
-            for node in level:
-                if node.type != "impl_item" and name in self.names(node, source):
-                    return node
-                if node.type in self.namespace_types:
-                    nested.extend(self.members(node, source))
-            if not nested:
-                return None
-            level = nested
-        return None
 
     def impls(self, root: Node, name: str, source: bytes) -> list[Node]:
         return [n for n in self.items(root) if n.type == "impl_item" and self.names(n, source) == [name]]
