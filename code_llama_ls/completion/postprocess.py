@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from tree_sitter import Parser
+from tree_sitter import Parser, Tree
 
 from code_llama_ls.context.languages import PLAIN_TEXT, grammar
 from code_llama_ls.context.syntax import INDENTED_LANGUAGES, Scope, block_is_closed, completion_scope
@@ -257,26 +257,37 @@ def check_syntax(suggestion: Suggestion, cursor: CursorContext) -> Suggestion | 
     longest leading part (by line, then by character at token boundaries) that adds none.
 
     A suggestion may end by opening a bracket (``if (x) {``) that the user fills next: that
-    bracket is closed for the check.
+    bracket is closed for the check. The window is parsed once; each trial is an incremental
+    re-parse of a copy of that tree with the insertion edited in (a fraction of a full parse).
     """
-    if cursor.window is None or grammar(cursor.language) is None:
+    parser = _parser(cursor.language)
+    if cursor.window is None or parser is None:
         return suggestion
-    before, after = cursor.window
-    baseline = len(_errors(cursor.language, before + after))
-    start = len(before.encode("utf-8", "surrogatepass"))
+    before, after = (part.encode("utf-8", "surrogatepass") for part in cursor.window)
+    window_tree = parser.parse(before + after)
+    baseline = len(_errors(window_tree))
+    start = len(before)
+    start_point = (before.count(b"\n"), start - (before.rfind(b"\n") + 1))
     parses = 0
 
     def clean(text: str, replace_end: int) -> bool:
         nonlocal parses
         parses += 1
-        inserted = text + _closers_left_open(cursor.language, text)
-        errors = _errors(cursor.language, before + inserted + after[replace_end:])
+        inserted = (text + _closers_left_open(cursor.language, text)).encode("utf-8", "surrogatepass")
+        removed = len(cursor.window[1][:replace_end].encode("utf-8", "surrogatepass"))
+        end = start + len(inserted)
+        rows = inserted.count(b"\n")
+        column = len(inserted) - (inserted.rfind(b"\n") + 1) if rows else start_point[1] + len(inserted)
+        tree = window_tree.copy()
+        tree.edit(start_byte=start, old_end_byte=start + removed, new_end_byte=end, start_point=start_point,
+                  old_end_point=(start_point[0], start_point[1] + removed),
+                  new_end_point=(start_point[0] + rows, column))
+        errors = _errors(parser.parse(before + inserted + after[removed:], tree))
         if len(errors) > baseline:
             return False
         # Where the code around was broken already, the count can stay the same while the
         # suggestion breaks something else: an error that overlaps the inserted text is its own,
         # unless it is a broken region around the whole of it.
-        end = start + len(inserted.encode("utf-8", "surrogatepass"))
         return not any(_overlaps(a, b, start, end) for a, b, _ in errors)
 
     if clean(suggestion.text, suggestion.replace_end):
@@ -437,12 +448,9 @@ def _overlaps(a: int, b: int, start: int, end: int) -> bool:
     return a < end and b > start and not (a < start and b > end)
 
 
-def _errors(language: str, code: str) -> list[tuple[int, int, bool]]:
-    """The ERROR and MISSING nodes of ``code``: (start byte, end byte, is MISSING)."""
-    parser = _parser(language)
-    if parser is None:
-        return []
-    found, stack = [], [parser.parse(code.encode("utf-8", "surrogatepass")).root_node]
+def _errors(tree: Tree) -> list[tuple[int, int, bool]]:
+    """The tree's ERROR and MISSING nodes: (start byte, end byte, is MISSING)."""
+    found, stack = [], [tree.root_node]
     while stack:
         node = stack.pop()
         if node.is_error or node.is_missing:
