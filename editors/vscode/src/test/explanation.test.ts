@@ -1,0 +1,33 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { panelPage, PartialFilter, renderMarkdown } from "../explanation";
+
+test("Markdown is rendered and raw HTML from the model is escaped", () => {
+  const html = renderMarkdown("It returns the sum of `a` and `b`.\n\n```python\nx = 1\n```\n<script>alert(1)</script>");
+  assert.match(html, /<p>It returns the sum of <code>a<\/code> and <code>b<\/code>\.<\/p>/);
+  assert.match(html, /<pre><code class="language-python">x = 1\n<\/code><\/pre>/);
+  assert.doesNotMatch(html, /<script>/);
+  assert.match(html, /&lt;script&gt;/);
+});
+
+test("the page allows only its own nonce's script and escapes the title", () => {
+  const page = panelPage("Code Llama: <why>", "done", "<p>x</p>", "N0NCE", "vscode-webview:");
+  assert.match(page, /script-src 'nonce-N0NCE'/);
+  assert.match(page, /<script nonce="N0NCE">/);
+  assert.match(page, /<h3>Code Llama: &#60;why&#62;<\/h3>/);
+  assert.match(page, /<div id="content"><p>x<\/p><\/div>/);
+});
+
+test("partials are taken from the first explain/ask token of a request only", () => {
+  const filter = new PartialFilter();
+  assert.equal(filter.accepts("code-llama-explain-1"), false, "nothing is running");
+  filter.start();
+  assert.equal(filter.accepts("code-llama-docstring-9"), false);
+  assert.equal(filter.accepts("code-llama-explain-1"), true);
+  assert.equal(filter.accepts("code-llama-ask-2"), false);
+  assert.equal(filter.accepts("code-llama-explain-1"), true);
+  filter.stop();
+  assert.equal(filter.accepts("code-llama-explain-1"), false);
+  filter.start();
+  assert.equal(filter.accepts("code-llama-ask-2"), true);
+});
