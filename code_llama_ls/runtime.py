@@ -2,13 +2,15 @@
 
 A failed load is reported once (status ``error`` and one message) and remembered: later
 requests get empty results at once instead of retrying and re-reporting, until the model
-settings change.
+settings change. A remote backend's server may come up later: a request made ``REMOTE_RETRY_S``
+after its failed connection tries again (and a failure with the same message is not re-shown).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,11 +21,15 @@ from code_llama_ls.prompts.tokenization import InfillTokenizer, TokenizerError
 from code_llama_ls.settings import Settings
 
 log = logging.getLogger(__name__)
+REMOTE_RETRY_S = 2.0
+"""A remote backend whose server could not be reached is tried again on a request this long after."""
 
 
 def runtime_key(settings: Settings) -> tuple:
     return (settings.backend, settings.model, settings.tokenizer_name, settings.device, settings.dtype,
-            settings.local_files_only, settings.url)
+            settings.local_files_only, settings.url, settings.api_key_env, settings.prompt_format,
+            settings.instruct_endpoint, settings.request_timeout_s, settings.max_retries, settings.ca_cert_path,
+            settings.log_prompts if settings.remote else None)
 
 
 @dataclass
@@ -44,23 +50,34 @@ class RuntimeManager:
         self._key: tuple | None = None
         self._task: asyncio.Task[Runtime] | None = None
         self.loaded: Runtime | None = None
+        self._failed_at = 0.0
+        self._last_error: str | None = None
 
     def get(self) -> asyncio.Task[Runtime]:
         """The (possibly still loading) runtime for the current settings."""
         settings = self._settings()
         key = runtime_key(settings)
-        if self._task is None or key != self._key:
+        if self._task is None or key != self._key or self._retry_remote(settings):
             old = self.loaded
             self._key, self.loaded = key, None
             self._task = asyncio.ensure_future(self._load(settings, old))
             self._task.add_done_callback(lambda t: t.cancelled() or t.exception())
         return self._task
 
+    def _retry_remote(self, settings: Settings) -> bool:
+        """A remote server that could not be reached may have come up since: try again, at most
+        every ``REMOTE_RETRY_S`` (an in-process load that failed stays failed)."""
+        task = self._task
+        if not settings.remote or task is None or not task.done() or task.cancelled() or task.exception() is None:
+            return False
+        return time.monotonic() - self._failed_at >= REMOTE_RETRY_S
+
     async def _load(self, settings: Settings, previous: Runtime | None) -> Runtime:
         if previous is not None:
             await previous.backend.close()
         self._events.status("loading", f"loading {settings.model}")
         self._events.progress_begin(f"Code Llama: loading {settings.model}")
+        backend = None
         try:
             tokenizer = await asyncio.to_thread(
                 InfillTokenizer.from_pretrained, settings.tokenizer_name, local_files_only=settings.local_files_only
@@ -71,11 +88,17 @@ class RuntimeManager:
                 self._events.progress_report, message, percentage))
         except (BackendError, TokenizerError) as exc:
             message = str(exc)
+            if backend is not None:
+                await backend.close()  # a remote backend's connection pool
+            self._failed_at = time.monotonic()
             log.error("model load failed: %s", message)
             self._events.progress_end("failed")
             self._events.status("error", message)
-            self._events.error(f"Code Llama: {message}")
+            if message != self._last_error:  # a remote retry that fails the same way is not shown again
+                self._events.error(f"Code Llama: {message}")
+            self._last_error = message
             raise BackendError(message) from exc
+        self._last_error = None
         self.loaded = Runtime(tokenizer, backend)
         self._events.progress_end("ready")
         self._events.status("ready", backend.status().message)

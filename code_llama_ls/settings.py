@@ -13,7 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-BackendName = Literal["transformers"]
+BackendName = Literal["transformers", "openai", "ollama", "llamacpp"]
+REMOTE_BACKENDS = ("openai", "ollama", "llamacpp")
 DEFAULT_MODEL = "codellama/CodeLlama-7b-hf"
 CPU_CONTEXT_TOKENS = 4_096
 GPU_CONTEXT_TOKENS = 16_384
@@ -31,9 +32,24 @@ class Settings(BaseModel):
     model: str = Field(DEFAULT_MODEL, min_length=1, description="Hub id or local folder of the completion model.")
     tokenizer: str | None = Field(None, description="Hub id or folder of the tokenizer; defaults to `model`.")
     instruct_model: str | None = Field(None, description="Model for explain/ask/docstring/tests; defaults to `model`.")
-    backend: BackendName = Field("transformers", description="Where the model runs.")
-    url: str | None = Field(None, description="Base URL of a remote inference server (remote backends).")
-    api_key_env: str | None = Field(None, description="Name of the environment variable holding the remote API key.")
+    backend: BackendName = Field("transformers", description="Where the model runs: `transformers` in-process; "
+        "remote: `openai` (OpenAI-compatible `/v1/completions`: vLLM, TGI, llama.cpp, Ollama's `/v1`, "
+        "`code-llama-ls model-server`), `ollama` (`/api/generate`, raw), `llamacpp` (llama.cpp's `/infill`).")
+    url: str | None = Field(None, description="Remote backends: the server's base URL, `http(s)://host:port` or "
+        "`unix:///abs/path.sock`; plain HTTP to a non-loopback host logs a warning.")
+    api_key_env: str | None = Field(None, description="Name of the environment variable holding the remote API key "
+        "(sent as a Bearer token, never logged).")
+    prompt_format: Literal["auto", "token_ids", "text"] = Field("auto", description="`openai` backend: send the prompt "
+        "as token ids (token-exact), as text, or `auto` (ids first; text from then on if the server refuses ids).")
+    instruct_endpoint: Literal["completions", "chat"] = Field("completions", description="Remote explain/ask/"
+        "docstring/tests: the completions endpoint with the instruct template (token-exact), or the server's "
+        "chat endpoint (its own template).")
+    request_timeout_s: float = Field(30.0, gt=0, le=3600, description="Remote backends: give up when the server "
+        "sends nothing for this many seconds.")
+    max_retries: int = Field(2, ge=0, le=10, description="Remote backends: retries, with backoff, when the server "
+        "cannot be connected to (never after any text was received).")
+    ca_cert_path: str | None = Field(None, description="Remote backends: PEM file of the CA that signs the server's "
+        "certificate (TLS is always verified).")
     device: str = Field("auto", description="`auto` (cuda → mps → cpu), `cpu`, `cuda`, `cuda:N` or `mps`.")
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
         "auto", description="Weights' dtype; `auto` picks bfloat16/float16 on GPUs and float32 on CPU."
@@ -81,6 +97,10 @@ class Settings(BaseModel):
     @property
     def instruct_model_name(self) -> str:
         return self.instruct_model or self.model
+
+    @property
+    def remote(self) -> bool:
+        return self.backend in REMOTE_BACKENDS
 
     def context_tokens_for(self, device_type: str) -> int:
         if self.max_context_tokens is not None:

@@ -1,4 +1,8 @@
-"""Backends behind one protocol (``base.Backend``), built from settings by ``create_backend``."""
+"""Backends behind one protocol (``base.Backend``), built from settings by ``create_backend``.
+
+``transformers`` runs the model in-process; ``openai``, ``ollama`` and ``llamacpp`` talk to an
+inference server over HTTP or a Unix socket (``remote.py``, ``http.py``).
+"""
 
 from __future__ import annotations
 
@@ -18,4 +22,30 @@ def create_backend(settings: Settings, tokenizer: InfillTokenizer) -> Backend:
             dtype=settings.dtype,
             local_files_only=settings.local_files_only,
         )
+    if settings.remote:
+        from code_llama_ls.backends.http import RemoteOptions
+
+        options = RemoteOptions(
+            url=settings.url or "",
+            model=settings.model,
+            api_key_env=settings.api_key_env,
+            timeout_s=settings.request_timeout_s,
+            max_retries=settings.max_retries,
+            ca_cert_path=settings.ca_cert_path,
+            prompt_format=settings.prompt_format,
+            instruct_endpoint=settings.instruct_endpoint,
+            log_prompts=settings.log_prompts,
+        )
+        if settings.backend == "openai":
+            from code_llama_ls.backends.openai_backend import OpenAICompletionsBackend
+
+            return OpenAICompletionsBackend(options, tokenizer)
+        if settings.backend == "ollama":
+            from code_llama_ls.backends.ollama_backend import OllamaBackend
+
+            return OllamaBackend(options, tokenizer)
+        if settings.backend == "llamacpp":
+            from code_llama_ls.backends.llamacpp_backend import LlamaCppBackend
+
+            return LlamaCppBackend(options, tokenizer)
     raise BackendError(f"unknown backend {settings.backend!r}")

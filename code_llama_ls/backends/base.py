@@ -34,6 +34,16 @@ class CancelToken:
 
 
 @dataclass(frozen=True)
+class InfillParts:
+    """The texts behind an infilling prompt, for servers that build the prompt themselves
+    (llama.cpp's ``/infill``): the local prefix and suffix, and context snippets as (path, text)."""
+
+    prefix: str
+    suffix: str
+    extra: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     prompt_ids: list[int]
     max_new_tokens: int
@@ -42,6 +52,9 @@ class GenerationRequest:
     heal_text: str = ""  # token healing: the first generated tokens must spell this text first
     kv_cache_bytes: int | None = None  # cap for reusable prompt KV caches (None: backend default)
     prompt_lookup_tokens: int = 0  # draft this many tokens from n-gram matches (greedy only)
+    # Remote backends only; ``prompt_ids`` stay the prompt. Texts for servers that template themselves:
+    infill: InfillParts | None = None  # an infilling prompt's parts (llama.cpp /infill)
+    messages: tuple[tuple[str, str], ...] = ()  # an instruct prompt's dialog as (role, content) (chat endpoints)
 
 
 @dataclass

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from code_llama_ls.backends.base import Backend, BackendError, CancelToken, GenerationRequest
+from code_llama_ls.backends.base import Backend, BackendError, CancelToken, GenerationRequest, InfillParts
 from code_llama_ls.completion.cache import CachedGeneration, CompletionCache, heal, piece_texts
 from code_llama_ls.completion.postprocess import CursorContext, postprocess
 from code_llama_ls.context.engine import ContextEngine, comment_prefix
@@ -109,6 +109,14 @@ def build_prompt(document: Document, offset: int, tokenizer: InfillTokenizer, se
         tokenizer, document.text[:offset], document.text[offset:], budget, fim_mode(settings, automatic),
         context=blocks, comment_prefix=comment_prefix(document.language),
     )
+
+
+def infill_parts(prompt: InfillPrompt) -> InfillParts:
+    """The prompt's texts for servers that build the infilling prompt themselves: the local
+    prefix (the packed context blocks come first in ``prompt.prefix``) and the blocks apart."""
+    packed = "".join(snippet.text for snippet in prompt.snippets)
+    local = prompt.prefix[len(packed):] if prompt.prefix.startswith(packed) else prompt.prefix
+    return InfillParts(local, prompt.suffix, tuple((snippet.path, snippet.text) for snippet in prompt.snippets))
 
 
 class CompletionEngine:
@@ -211,7 +219,8 @@ class CompletionEngine:
         prompt = build_prompt(document, offset, runtime.tokenizer, settings, runtime.backend.device_type,
                               self.context, automatic)
         tokenizer = runtime.tokenizer
-        pieces = piece_texts(tokenizer) if settings.token_healing else None
+        heals = settings.token_healing and getattr(runtime.backend, "supports_healing", True)
+        pieces = piece_texts(tokenizer) if heals else None
         ids, heal_text = heal(prompt, pieces) if pieces is not None else (prompt.ids, "")
         greedy = settings.temperature <= 0
         prompt_done = time.perf_counter()
@@ -270,7 +279,8 @@ class CompletionEngine:
         self._running[uri] = generation
         backend_request = GenerationRequest(
             ids, settings.max_new_tokens, settings.temperature, tokenizer.stop_ids(), heal_text=heal_text,
-            kv_cache_bytes=settings.kv_cache_mb * 2**20, prompt_lookup_tokens=settings.prompt_lookup_tokens)
+            kv_cache_bytes=settings.kv_cache_mb * 2**20, prompt_lookup_tokens=settings.prompt_lookup_tokens,
+            infill=infill_parts(prompt) if settings.remote else None)
         raw, tokens, reason = "", 0, "max_tokens"
         final = None
         request_cancel = request.cancel

@@ -1,0 +1,71 @@
+"""Turning the token-exact prompt into what a remote server accepts.
+
+Token ids go as they are where the server takes them (vLLM, llama.cpp, our model server). Where
+it takes only text, the ids are rendered as the text a SentencePiece tokenizer that parses
+control-token pieces (llama.cpp's, so Ollama's too) turns back into the same ids: control tokens
+as their vocabulary pieces (``▁<PRE>``), the runs between them decoded exactly as the model would
+show them, the leading BOS left to the server, and the first run without the leading space that
+the server's dummy prefix adds back. A server whose tokenizer does not parse control pieces from
+text (Hugging Face tokenizers for Code Llama, so TGI) cannot be sent Code Llama's infilling ids as
+text at all; the README says so.
+"""
+
+from __future__ import annotations
+
+from code_llama_ls.prompts.tokenization import InfillTokenizer
+
+
+def control_ids(tokenizer: InfillTokenizer) -> frozenset[int]:
+    s = tokenizer.special
+    ids = {s.bos, s.prefix, s.suffix, s.middle, s.eot}
+    if s.eos is not None:
+        ids.add(s.eos)
+    step = tokenizer.token_id("<step>")
+    if step is not None:
+        ids.add(step)
+    return frozenset(ids)
+
+
+def piece_text(tokenizer: InfillTokenizer, token: int) -> str:
+    """A control token's vocabulary piece (``▁<PRE>``, ``<s>``)."""
+    text = tokenizer.decode_infilling([token])
+    return "▁" + text[1:] if text.startswith(" ") else text
+
+
+def prompt_text(tokenizer: InfillTokenizer, ids: list[int]) -> str:
+    """The prompt ids as text for a server that tokenizes it (and adds BOS) itself."""
+    controls = control_ids(tokenizer)
+    parts: list[str] = []
+    run: list[int] = []
+
+    def flush() -> None:
+        if run:
+            text = tokenizer.decode_infilling(run)
+            if not parts and text.startswith(" "):
+                text = text[1:]  # the server's dummy prefix puts this ▁ back
+            parts.append(text)
+            run.clear()
+
+    for index, token in enumerate(ids):
+        if token in controls:
+            flush()
+            if index == 0 and token == tokenizer.special.bos:
+                continue
+            parts.append(piece_text(tokenizer, token))
+        else:
+            run.append(token)
+    flush()
+    return "".join(parts)
+
+
+def stop_strings(tokenizer: InfillTokenizer, stop_ids: frozenset[int]) -> list[str]:
+    """Text forms of the stop tokens (``" <EOT>"`` and ``"<EOT>"``, ``"</s>"``), for servers that
+    stop on strings and for the client-side cut."""
+    found: set[str] = set()
+    for token in stop_ids:
+        text = tokenizer.decode_infilling([token])
+        if text:
+            found.add(text)
+            if text.strip() and text.strip() != text:
+                found.add(text.strip())
+    return sorted(found)

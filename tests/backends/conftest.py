@@ -1,0 +1,62 @@
+"""Fixtures for the remote backends: the tokenizer, and loopback servers that tests script."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from loopback import LoopbackServer
+
+from code_llama_ls.backends.http import RemoteOptions
+from code_llama_ls.bench import tiny_model
+from code_llama_ls.prompts.tokenization import InfillTokenizer
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir() -> Path:
+    """The Code Llama tokenizer replica (../shared/fixtures), else the cached fallback tokenizer."""
+    return tiny_model.fixture_tokenizer_dir() or tiny_model._tokenizer_source(tiny_model._cache_root(None), None)
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tokenizer_dir) -> InfillTokenizer:
+    return InfillTokenizer.from_file(tokenizer_dir / "tokenizer.json")
+
+
+@pytest.fixture
+async def serve():
+    """``await serve(handler, uds=None)`` starts a loopback server; all are stopped at the end."""
+    started: list[LoopbackServer] = []
+
+    async def start(handler, uds: str | None = None, port: int = 0) -> LoopbackServer:
+        server = LoopbackServer(handler)
+        await server.start(uds=uds, port=port)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        await server.stop()
+
+
+def options(url: str, **changes) -> RemoteOptions:
+    base = dict(url=url, model="m", timeout_s=5.0, max_retries=0)
+    base.update(changes)
+    return RemoteOptions(**base)
+
+
+@pytest.fixture(autouse=True)
+def _forget_prompt_formats():
+    """``promptFormat: auto`` remembers servers per URL; each test starts fresh."""
+    from code_llama_ls.backends import openai_backend
+
+    openai_backend._FORMATS.clear()
+    yield
+    openai_backend._FORMATS.clear()
+
+
+@pytest.fixture
+def debug_logs(caplog):
+    caplog.set_level(logging.DEBUG)
+    return caplog
