@@ -1,0 +1,94 @@
+-- End to end in real nvim (headless) with the real server: nvim --headless --clean -u e2e_nvim.lua
+-- $CODE_LLAMA_NVIM_ARGS names a JSON file: {plugin, server, model, workspace, file, keys}.
+local args = vim.json.decode(table.concat(vim.fn.readfile(os.getenv("CODE_LLAMA_NVIM_ARGS")), "\n"))
+package.path = vim.fs.dirname(debug.getinfo(1, "S").source:sub(2)) .. "/?.lua;" .. package.path
+local t = require("driver_nvim")
+
+-- The plugin as the README installs it: on the runtimepath, then setup().
+vim.opt.runtimepath:append(args.plugin)
+require("code_llama").setup({
+  cmd = { args.server, "--stdio" },
+  settings = { model = args.model, local_files_only = true, context_enabled = false, instruct_max_new_tokens = 64 },
+})
+
+-- Typed indentation stays exactly as typed.
+vim.cmd("filetype indent off")
+vim.o.autoindent = false
+
+local api = vim.api
+local ns = require("code_llama.ghost").ns
+
+local function ghost()
+  local marks = api.nvim_buf_get_extmarks(0, ns, 0, -1, { details = true })
+  if not marks[1] then
+    return nil
+  end
+  local _, row, col, details = unpack(marks[1])
+  local lines = { details.virt_text[1][1] }
+  for _, virt_line in ipairs(details.virt_lines or {}) do
+    lines[#lines + 1] = virt_line[1][1]
+  end
+  return { row = row, col = col, text = table.concat(lines, "\n"), marks = #marks, pos = details.virt_text_pos }
+end
+
+local function buffer_text()
+  return table.concat(api.nvim_buf_get_lines(0, 0, -1, true), "\n") .. "\n"
+end
+
+--- The floating window the user sees: its text, title and filetype.
+local function float()
+  for _, win in ipairs(api.nvim_list_wins()) do
+    local config = api.nvim_win_get_config(win)
+    if config.relative ~= "" then
+      local buf = api.nvim_win_get_buf(win)
+      return { text = table.concat(api.nvim_buf_get_lines(buf, 0, -1, true), "\n"), filetype = vim.bo[buf].filetype,
+               title = config.title and config.title[1][1] }
+    end
+  end
+end
+
+t.run(function()
+  local r = t.results
+  vim.cmd.edit(vim.fs.joinpath(args.workspace, args.file))
+  t.wait_until("the server to be ready", function()
+    local status = require("code_llama.status").get(0)
+    return status and status.state == "ready"
+  end, 30000)
+  r.statusline_ready = require("code_llama").statusline()
+
+  -- Typing: the ghost text appears after the last keystroke.
+  api.nvim_input("i" .. args.keys)
+  r.ghost = t.wait_until("ghost text", ghost)
+  r.typed = buffer_text()
+
+  -- Accept the next word (the rest stays on screen), then everything with <Tab>.
+  api.nvim_input("<M-Right>")
+  r.after_word = t.wait_until("the word to be inserted", function()
+    return buffer_text() ~= r.typed and buffer_text()
+  end)
+  r.ghost_after_word = ghost()
+  api.nvim_input("<Tab>")
+  r.accepted = t.wait_until("the suggestion to be inserted", function()
+    return buffer_text() ~= r.after_word and buffer_text()
+  end)
+  r.ghost_after_accept = ghost()
+  r.mode_after_accept = api.nvim_get_mode().mode
+  r.statusline = require("code_llama").statusline()
+
+  -- :CodeLlamaExplain over the whole file: Markdown in a floating window.
+  api.nvim_input("<Esc>:%CodeLlamaExplain<CR>")
+  r.explain = t.wait_until("the explanation", function()
+    local shown = float()
+    return shown and not shown.title:find("writing") and shown
+  end, 30000)
+
+  -- :CodeLlamaDocstring on the function at the cursor: the server's edit lands in the buffer.
+  local before = buffer_text()
+  api.nvim_input("gg:CodeLlamaDocstring<CR>")
+  r.docstring = t.wait_until("the docstring edit", function()
+    return buffer_text() ~= before and buffer_text()
+  end, 30000)
+
+  vim.cmd("checkhealth code_llama")
+  r.health = table.concat(api.nvim_buf_get_lines(0, 0, -1, true), "\n")
+end, args.watchdog_ms)
