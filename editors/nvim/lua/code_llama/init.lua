@@ -25,23 +25,11 @@ local function attach(client, buf)
   if native() then
     return vim.lsp.inline_completion.enable(M.enabled, { bufnr = buf, client_id = client.id })
   end
-  local session = inline.new(buf, client, {
+  M.sessions[buf] = inline.attach(buf, client, {
     debounce_ms = M.config.debounce_ms,
     enabled = function() return M.enabled and M.config.auto_trigger end,
+    on_detach = function() M.sessions[buf] = nil end,
   })
-  M.sessions[buf] = session
-  local group = api.nvim_create_augroup("code_llama_buf_" .. buf, { clear = true })
-  api.nvim_create_autocmd("TextChangedI", { group = group, buffer = buf, callback = function() session:on_change() end })
-  api.nvim_create_autocmd("CursorMovedI", { group = group, buffer = buf, callback = function() session:on_move() end })
-  api.nvim_create_autocmd({ "InsertLeave", "BufLeave" }, { group = group, buffer = buf,
-                                                           callback = function() session:detach() end })
-  api.nvim_create_autocmd("LspDetach", { group = group, buffer = buf, callback = function(args)
-    if args.data.client_id == client.id then
-      session:detach()
-      M.sessions[buf] = nil
-      api.nvim_del_augroup_by_id(group)
-    end
-  end })
 end
 
 --- The vim.lsp.config / vim.lsp.start table for the server.

@@ -209,5 +209,26 @@ function Session:detach()
   self:dismiss()
 end
 
-M.Session = Session
+--- A session for `buf`, fed by its insert-mode autocommands until `client` detaches.
+function M.attach(buf, client, opts)
+  local session = M.new(buf, client, opts)
+  local group = api.nvim_create_augroup("code_llama_buf_" .. buf, { clear = true })
+  local function on(events, fn)
+    api.nvim_create_autocmd(events, { group = group, buffer = buf, callback = fn })
+  end
+  on("TextChangedI", function() session:on_change() end)
+  on("CursorMovedI", function() session:on_move() end)
+  on({ "InsertLeave", "BufLeave" }, function() session:detach() end)
+  on("LspDetach", function(args)
+    if args.data.client_id == client.id then
+      session:detach()
+      api.nvim_del_augroup_by_id(group)
+      if opts.on_detach then
+        opts.on_detach()
+      end
+    end
+  end)
+  return session
+end
+
 return M
