@@ -26,6 +26,31 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fim-mode", choices=["auto", "psm", "spm"], default="auto")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--local-files-only", action="store_true", help="never download from the hub")
+    add_remote_options(parser)
+
+
+def add_remote_options(parser: argparse.ArgumentParser) -> None:
+    """--backend/--url/--api-key-env …: try a remote inference server from a shell."""
+    from typing import get_args
+
+    from code_llama_ls.settings import BackendName
+
+    parser.add_argument("--backend", choices=get_args(BackendName), default="transformers",
+                        help="where the model runs (default: %(default)s); remote: openai, ollama, llamacpp")
+    parser.add_argument("--url", help="remote server: http(s)://host:port or unix:///path.sock")
+    parser.add_argument("--api-key-env", help="environment variable holding the remote API key")
+    parser.add_argument("--prompt-format", choices=["auto", "token_ids", "text"], default="auto",
+                        help="openai backend: prompt as token ids, text, or auto (default)")
+    parser.add_argument("--request-timeout", type=float, default=30.0,
+                        help="remote: seconds without an answer before giving up (default: %(default)s)")
+    parser.add_argument("--ca-cert", help="remote: PEM file of the CA that signs the server's certificate")
+
+
+def remote_settings(args: argparse.Namespace) -> dict:
+    """The remote-backend settings the flags of ``add_remote_options`` give."""
+    return {"backend": args.backend, "url": args.url, "api_key_env": args.api_key_env,
+            "prompt_format": args.prompt_format, "request_timeout_s": args.request_timeout,
+            "ca_cert_path": args.ca_cert}
 
 
 def _add_position_options(parser: argparse.ArgumentParser) -> None:
@@ -67,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     from code_llama_ls.actions.cli import add_arguments as add_action_arguments  # argparse only: cheap
 
     add_action_arguments(commands)
+    from code_llama_ls.model_server import add_arguments as add_model_server_arguments
+
+    add_model_server_arguments(commands)
     return parser
 
 
@@ -79,6 +107,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         fim_mode=args.fim_mode,
         device=args.device,
         local_files_only=args.local_files_only,
+        **remote_settings(args),
     )
 
 
@@ -148,6 +177,8 @@ def _device_type(settings: Settings) -> str:
     """The device the model would run on, without loading it (it decides the default budget)."""
     if settings.max_context_tokens is not None:
         return "cpu"
+    if settings.remote:
+        return "remote"
     try:
         from code_llama_ls.backends.transformers_backend import pick_device
 
@@ -193,6 +224,10 @@ def main(argv: list[str] | None = None) -> None:
         from code_llama_ls.actions import cli as actions_cli
 
         raise SystemExit(actions_cli.main(args))
+    if args.command == "model-server":
+        from code_llama_ls import model_server
+
+        raise SystemExit(model_server.main(args))
     if args.command == "bench" and args.bench == "context":
         from code_llama_ls.bench import context
 

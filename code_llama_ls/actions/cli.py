@@ -25,6 +25,12 @@ def add_arguments(commands) -> None:
         parser.add_argument("--max-new-tokens", type=int, default=512)
         parser.add_argument("--max-context-tokens", type=int)
         parser.add_argument("--local-files-only", action="store_true", help="never download from the hub")
+        parser.add_argument("--tokenizer", help="hub id or folder of the tokenizer (default: the model's)")
+        parser.add_argument("--instruct-endpoint", choices=["completions", "chat"], default="completions",
+                            help="remote: completions with the instruct template (default) or the chat endpoint")
+        from code_llama_ls.cli import add_remote_options
+
+        add_remote_options(parser)
 
     explain = commands.add_parser("explain", help="explain a range of a file (Markdown), or answer a question")
     common(explain)
@@ -63,8 +69,11 @@ async def _run(args: argparse.Namespace) -> int:
         return _fail(f"cannot read {args.file}: {exc}")
     path = args.file.resolve()
     document = Document(uri=path.as_uri(), text=text, version=0)
+    from code_llama_ls.cli import remote_settings
+
     settings = Settings(model=args.model, device=args.device, instruct_max_new_tokens=args.max_new_tokens,
-                        max_context_tokens=args.max_context_tokens, local_files_only=args.local_files_only)
+                        max_context_tokens=args.max_context_tokens, local_files_only=args.local_files_only,
+                        tokenizer=args.tokenizer, instruct_endpoint=args.instruct_endpoint, **remote_settings(args))
     root = next((p for p in (path.parent, *path.parent.parents) if (p / ".git").exists()), path.parent)
     kind, question, replace, start, end = args.command, None, False, 0, 0
     try:

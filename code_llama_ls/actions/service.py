@@ -131,7 +131,8 @@ class ActionService:
         started = time.perf_counter()
         answer, tokens, reason = "", 0, "max_tokens"
         request = GenerationRequest(prompt.ids, settings.instruct_max_new_tokens, settings.temperature,
-                                    prompt.stop_ids or runtime.tokenizer.stop_ids())
+                                    prompt.stop_ids or runtime.tokenizer.stop_ids(),
+                                    messages=prompt.messages if settings.remote else ())
         try:
             async for chunk in runtime.backend.stream(request, cancel):
                 answer += chunk.text

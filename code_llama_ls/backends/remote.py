@@ -161,8 +161,9 @@ class RemoteBackend:
                 if event.done:
                     break
         if reason is None:
-            raise BackendError(f"the inference server at {self._remote.endpoint.shown} ended the stream before "
-                               f"generation finished ({tokens} tokens in): connection dropped?")
+            # The body ended cleanly (its framing was complete: a cut connection raises above)
+            # without a finish reason, as TGI's /v1/completions stream does.
+            reason = "max_tokens" if tokens >= request.max_new_tokens else "eot"
         tail = cutter.flush() if reason != "cancelled" else ""
         yield Chunk(tail, tokens, reason, prompt_tokens, time.perf_counter() - started, None)
 

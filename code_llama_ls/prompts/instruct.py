@@ -48,6 +48,7 @@ class InstructPrompt:
     ids: list[int]
     format: InstructFormat
     stop_ids: frozenset[int] = field(default_factory=frozenset)
+    messages: tuple[tuple[str, str], ...] = ()  # the dialog as (role, content), for chat endpoints
 
 
 class ChatTokenizer(Protocol):
@@ -133,12 +134,13 @@ def build_instruct_prompt(tokenizer: ChatTokenizer, dialog: Sequence[Message], h
     template) is used only for other models, whose tokenizer is not Code Llama's.
     """
     stops = {tokenizer.special.eos} if tokenizer.special.eos is not None else set()
+    messages = tuple((m.role, m.content) for m in dialog)
     step = tokenizer.token_id(STEP)
     if step is not None:
-        return InstructPrompt(step_chat_ids(tokenizer, dialog), "step", frozenset(stops | {step}))
+        return InstructPrompt(step_chat_ids(tokenizer, dialog), "step", frozenset(stops | {step}), messages)
     if hf_tokenizer is not None and getattr(hf_tokenizer, "chat_template", None) and not _is_code_llama(tokenizer):
-        return InstructPrompt(chat_template_ids(hf_tokenizer, dialog), "template", frozenset(stops))
-    return InstructPrompt(llama2_chat_ids(tokenizer, dialog), "llama2", frozenset(stops))
+        return InstructPrompt(chat_template_ids(hf_tokenizer, dialog), "template", frozenset(stops), messages)
+    return InstructPrompt(llama2_chat_ids(tokenizer, dialog), "llama2", frozenset(stops), messages)
 
 
 def _is_code_llama(tokenizer: ChatTokenizer) -> bool:
