@@ -1,0 +1,123 @@
+// Drives code-server's workbench in headless Chromium the way a user would: opens a file from
+// the Explorer, types, waits for ghost text, accepts it with Tab and saves; then selects a file,
+// runs "Code Llama: Explain" from the command palette and reads the panel. Writes what it saw
+// as JSON (the pytest test asserts on it) and screenshots into the artifact folder.
+// Usage: node drive_vscode.cjs CONFIG_JSON   (PLAYWRIGHT_CORE: the playwright-core folder)
+"use strict";
+const fs = require("node:fs");
+const path = require("node:path");
+const { chromium } = require(process.env.PLAYWRIGHT_CORE);
+
+const cfg = JSON.parse(process.argv[2]);
+const report = { steps: [] };
+const log = (step) => {
+  report.steps.push(`${new Date().toISOString()} ${step}`);
+  console.error(step);
+};
+const screenshot = async (page, name) => {
+  const file = path.join(cfg.artifacts, name);
+  await page.screenshot({ path: file });
+  (report.screenshots ??= []).push(file);
+};
+
+async function openFromExplorer(page, name) {
+  const row = page.locator(".explorer-folders-view .monaco-list-row", { hasText: name }).first();
+  await row.waitFor({ timeout: 30_000 });
+  await row.dblclick();
+  await page.locator(`.tab.active[aria-label^="${name}"]`).waitFor({ timeout: 30_000 });
+  await page.locator(".editor-instance .monaco-editor .view-lines").first().click();
+}
+
+async function waitForFile(file, before, timeoutMs) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const text = fs.readFileSync(file, "utf8");
+    if (text !== before || Date.now() > end) {
+      return text;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** The text of the webview that shows the explanation once its status line is empty (done). */
+async function explanationText(page, timeoutMs) {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    for (const frame of page.frames()) {
+      const content = await frame.evaluate(() => {
+        const node = document.getElementById("content");
+        const status = document.getElementById("status");
+        return node && status ? { text: node.innerText, html: node.innerHTML, status: status.textContent } : null;
+      }).catch(() => null);
+      if (content && content.text.trim() && !content.status) {
+        return content;
+      }
+    }
+    await page.waitForTimeout(200);
+  }
+  throw new Error("no explanation panel with text");
+}
+
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: cfg.chromium,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  try {
+    log("open the workbench");
+    await page.goto(`${cfg.url}/?folder=${encodeURIComponent(cfg.workspace)}`);
+    await page.locator(".monaco-workbench").waitFor({ timeout: 60_000 });
+    log("wait for the extension's status item to say the model is ready");
+    const status = page.locator('.statusbar [aria-label^="Code Llama: ready"]').first();
+    await status.waitFor({ timeout: 120_000 });
+    report.statusBefore = await status.getAttribute("aria-label");
+
+    log(`open ${cfg.completion.file} and type`);
+    const file = path.join(cfg.workspace, cfg.completion.file);
+    const before = fs.readFileSync(file, "utf8");
+    await openFromExplorer(page, cfg.completion.file);
+    await page.keyboard.press("Control+Home");
+    await page.keyboard.type(cfg.completion.type, { delay: 40 });
+    await page.keyboard.press("Enter");
+    log("wait for ghost text");
+    const ghost = page.locator(".monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text").first();
+    await ghost.waitFor({ timeout: 60_000 });
+    await page.waitForTimeout(300);  // let a longer suggestion finish rendering
+    report.ghostText = await page.evaluate(() => {
+      // The first line is inline, one span per syntax token; further lines are a view zone's lines.
+      const text = (selector) => Array.from(document.querySelectorAll(selector), (node) => node.textContent);
+      const first = text(".monaco-editor .view-lines .ghost-text-decoration").join("");
+      return [first, ...text(".monaco-editor .ghost-text .view-line")].join("\n").replace(/\u00a0/g, " ");
+    });
+    await screenshot(page, "vscode-ghost-text.png");
+    log("accept with Tab and save");
+    await page.keyboard.press("Tab");
+    await page.keyboard.press("Control+S");
+    report.completedFile = await waitForFile(file, before, 15_000);
+    report.statusAfter = await page.locator('.statusbar [aria-label^="Code Llama:"]').first().getAttribute("aria-label");
+
+    log(`select all of ${cfg.explain.file} and run Code Llama: Explain`);
+    await openFromExplorer(page, cfg.explain.file);
+    await page.keyboard.press("Control+A");
+    await page.keyboard.press("F1");
+    await page.locator(".quick-input-widget input").waitFor({ timeout: 15_000 });
+    await page.keyboard.type("Code Llama: Explain", { delay: 20 });
+    await page.locator(".quick-input-list .monaco-list-row", { hasText: "Code Llama: Explain" }).first()
+      .waitFor({ timeout: 15_000 });
+    await page.keyboard.press("Enter");
+    const explanation = await explanationText(page, 90_000);
+    report.explanationText = explanation.text;
+    report.explanationHtml = explanation.html;
+    await screenshot(page, "vscode-explain.png");
+    log("done");
+  } catch (error) {
+    report.error = String(error && error.stack || error);
+    await screenshot(page, "vscode-failure.png").catch(() => undefined);
+  } finally {
+    await browser.close();
+    fs.writeFileSync(cfg.report, JSON.stringify(report, null, 1));
+  }
+})();
