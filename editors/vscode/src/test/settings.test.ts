@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
 import { FORWARDED_KEYS, serverCommand, serverSettings } from "../settings";
 
@@ -40,4 +42,10 @@ test("the server starts from PATH by default, or from a configured command or in
     { command: "/opt/bin/code-llama-ls", args: ["--stdio"] });
   assert.deepEqual(serverCommand(reader({ "server.command": "x", "server.pythonPath": "/venv/bin/python" })),
     { command: "/venv/bin/python", args: ["-m", "code_llama_ls", "--stdio"] });
+});
+
+test("package.json contributes exactly the forwarded server keys, besides the extension's own", () => {
+  const manifest = JSON.parse(readFileSync(join(__dirname, "..", "..", "package.json"), "utf8"));
+  const keys = Object.keys(manifest.contributes.configuration.properties).map((key) => key.replace(/^codeLlama\./, ""));
+  assert.deepEqual(keys.filter((key) => !key.includes(".") && key !== "serverSettings").sort(), [...FORWARDED_KEYS].sort());
 });
