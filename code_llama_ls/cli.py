@@ -164,7 +164,9 @@ async def _complete(args: argparse.Namespace) -> int:
     settings, runtime, engine = await _pipeline(args)
     try:
         completion = await engine.complete(document, offset)
-    except BackendError:
+    except BackendError as exc:
+        if runtime.loaded is not None:  # a load failure was already printed
+            print(f"code-llama-ls: {exc}", file=sys.stderr)
         return 1
     finally:
         await runtime.close()

@@ -212,7 +212,10 @@ class CodeLlamaServer(LanguageServer):
         except (DocumentError, PositionError, CompletionSkipped) as exc:
             self.log(f"no completion for {uri}: {exc}", types.MessageType.Warning)
         except BackendError as exc:
-            log.info("no completion: %s", exc)
+            if self.runtime.loaded is not None:  # the model answered badly (a load failure was shown once)
+                self.log(f"no completion: {exc}", types.MessageType.Warning)
+            else:
+                log.info("no completion: %s", exc)
         return None, None
 
     def range_at(self, document: Document, start: int, end: int) -> types.Range:

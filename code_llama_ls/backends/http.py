@@ -172,9 +172,7 @@ def describe_transport_error(exc: httpx.TransportError, endpoint: Endpoint, time
         return f"cannot connect to the inference server at {where}: no answer within {timeout_s:g} s"
     if isinstance(exc, httpx.ConnectError):
         reason = str(exc) or type(exc).__name__
-        if "refused" in reason.lower() or "No such file" in reason or "Errno 2" in reason:
-            return f"cannot connect to the inference server at {where}: is it running? ({reason})"
-        return f"cannot connect to the inference server at {where}: {reason}"
+        return f"cannot connect to the inference server at {where}: is it running? ({reason})"
     if isinstance(exc, (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout)):
         return f"the inference server at {where} sent nothing for {timeout_s:g} s (requestTimeoutS); gave up"
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):

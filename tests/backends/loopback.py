@@ -97,6 +97,7 @@ class LoopbackServer:
     def __post_init__(self) -> None:
         self.disconnected = asyncio.Event()
         self._server: asyncio.base_events.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
         self.url = ""
 
     async def start(self, uds: str | None = None, port: int = 0) -> str:
@@ -109,6 +110,9 @@ class LoopbackServer:
         return self.url
 
     async def stop(self) -> None:
+        """Stop listening and close every open connection, as a server process that exits does."""
+        for writer in list(self._writers):
+            writer.close()
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
@@ -116,6 +120,7 @@ class LoopbackServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self._writers.add(writer)
         reply = Reply(writer, self)
         try:
             while not reply.closed:
@@ -135,6 +140,7 @@ class LoopbackServer:
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             pass
         finally:
+            self._writers.discard(writer)
             if not writer.is_closing():
                 writer.close()
 
