@@ -29,9 +29,9 @@ async def serve():
     """``await serve(handler, uds=None)`` starts a loopback server; all are stopped at the end."""
     started: list[LoopbackServer] = []
 
-    async def start(handler, uds: str | None = None, port: int = 0) -> LoopbackServer:
+    async def start(handler, uds: str | None = None, port: int = 0, ssl=None) -> LoopbackServer:
         server = LoopbackServer(handler)
-        await server.start(uds=uds, port=port)
+        await server.start(uds=uds, port=port, ssl=ssl)
         started.append(server)
         return server
 

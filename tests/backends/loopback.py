@@ -100,13 +100,14 @@ class LoopbackServer:
         self._writers: set[asyncio.StreamWriter] = set()
         self.url = ""
 
-    async def start(self, uds: str | None = None, port: int = 0) -> str:
+    async def start(self, uds: str | None = None, port: int = 0, ssl=None) -> str:
         if uds is not None:
             self._server = await asyncio.start_unix_server(self._serve, path=uds)
             self.url = f"unix://{uds}"
         else:
-            self._server = await asyncio.start_server(self._serve, "127.0.0.1", port)
-            self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+            self._server = await asyncio.start_server(self._serve, "127.0.0.1", port, ssl=ssl)
+            scheme = "https" if ssl is not None else "http"
+            self.url = f"{scheme}://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
         return self.url
 
     async def stop(self) -> None:
