@@ -36,13 +36,14 @@ ARTIFACTS = REPO / "test-artifacts" / "vscode"
 CHROMIUM = "/usr/bin/chromium"
 ADD = next(ex for ex in KNOWN_EXAMPLES if ex.prefix == "def add(a, b):\n    " and ex.suffix == "\n")
 EXPLAIN = next(ex for ex in INSTRUCT_EXAMPLES if ex.kind == "explain")
+DOCSTRING = next(ex for ex in INSTRUCT_EXAMPLES if ex.kind == "docstring" and ex.file == EXPLAIN.file)
 
 
 def _require(*tools: str) -> None:
     missing = [tool for tool in tools if shutil.which(tool) is None and not Path(tool).is_file()]
     if missing:
         reason = f"the VS Code tests need {', '.join(missing)} (apt-get install -y chromium libkrb5-dev; npm)"
-        if os.environ.get("CI"):
+        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
             pytest.fail(f"{reason}; under CI a missing prerequisite is a failure")
         pytest.skip(reason)
 
@@ -200,7 +201,7 @@ def _logs(server: dict) -> str:
     return "\n".join(parts)
 
 
-def test_vscode_ghost_text_tab_and_explain_panel(code_server):
+def test_vscode_ghost_text_tab_explain_panel_and_docstring(code_server):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     report_path = ARTIFACTS / "report.json"
     report_path.unlink(missing_ok=True)
@@ -208,7 +209,7 @@ def test_vscode_ghost_text_tab_and_explain_panel(code_server):
         "url": code_server["url"], "workspace": str(code_server["workspace"]), "chromium": CHROMIUM,
         "artifacts": str(ARTIFACTS), "report": str(report_path),
         "completion": {"file": "main.py", "type": ADD.prefix.split("\n")[0]},
-        "explain": {"file": EXPLAIN.file},
+        "explain": {"file": EXPLAIN.file, "docstringColumn": len("def a")},
     }
     env = {**code_server["env"], "PLAYWRIGHT_CORE": code_server["playwright"]}
     done = subprocess.run(["node", str(HERE / "drive_vscode.cjs"), json.dumps(config)], env=env,
@@ -226,3 +227,5 @@ def test_vscode_ghost_text_tab_and_explain_panel(code_server):
     # The known answer, rendered: inline code spans become <code>.
     assert report["explanationHtml"].strip() == "<p>" + re.sub(r"`([^`]+)`", r"<code>\1</code>", EXPLAIN.answer) + "</p>", context
     assert report["explanationText"].strip() == EXPLAIN.answer.replace("`", ""), context
+    # The edit came through workspace/applyEdit into the editor (one docstring, at the body's indentation).
+    assert report["docstringFile"] == f'def add(a, b):\n    """{DOCSTRING.answer}"""\n    return a + b\n', context

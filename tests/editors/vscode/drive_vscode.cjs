@@ -1,6 +1,7 @@
 // Drives code-server's workbench in headless Chromium the way a user would: opens a file from
 // the Explorer, types, waits for ghost text, accepts it with Tab and saves; then selects a file,
-// runs "Code Llama: Explain" from the command palette and reads the panel. Writes what it saw
+// runs "Code Llama: Explain" from the command palette and reads the panel, and runs "Code Llama:
+// Generate Docstring" with the cursor in a function and saves. Writes what it saw
 // as JSON (the pytest test asserts on it) and screenshots into the artifact folder.
 // Usage: node drive_vscode.cjs CONFIG_JSON   (PLAYWRIGHT_CORE: the playwright-core folder)
 "use strict";
@@ -26,6 +27,14 @@ async function openFromExplorer(page, name) {
   await row.dblclick();
   await page.locator(`.tab.active[aria-label^="${name}"]`).waitFor({ timeout: 30_000 });
   await page.locator(".editor-instance .monaco-editor .view-lines").first().click();
+}
+
+async function runCommand(page, title) {
+  await page.keyboard.press("F1");
+  await page.locator(".quick-input-widget input").waitFor({ timeout: 15_000 });
+  await page.keyboard.type(title, { delay: 20 });
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor({ timeout: 15_000 });
+  await page.keyboard.press("Enter");
 }
 
 async function waitForFile(file, before, timeoutMs) {
@@ -102,16 +111,24 @@ async function explanationText(page, timeoutMs) {
     log(`select all of ${cfg.explain.file} and run Code Llama: Explain`);
     await openFromExplorer(page, cfg.explain.file);
     await page.keyboard.press("Control+A");
-    await page.keyboard.press("F1");
-    await page.locator(".quick-input-widget input").waitFor({ timeout: 15_000 });
-    await page.keyboard.type("Code Llama: Explain", { delay: 20 });
-    await page.locator(".quick-input-list .monaco-list-row", { hasText: "Code Llama: Explain" }).first()
-      .waitFor({ timeout: 15_000 });
-    await page.keyboard.press("Enter");
+    await runCommand(page, "Code Llama: Explain");
     const explanation = await explanationText(page, 90_000);
     report.explanationText = explanation.text;
     report.explanationHtml = explanation.html;
     await screenshot(page, "vscode-explain.png");
+
+    log("put the cursor in the function's name and run Code Llama: Generate Docstring, then save");
+    const explained = path.join(cfg.workspace, cfg.explain.file);
+    const source = fs.readFileSync(explained, "utf8");
+    await page.locator(".editor-instance .monaco-editor .view-lines").first().click();
+    await page.keyboard.press("Control+Home");
+    for (let i = 0; i < cfg.explain.docstringColumn; i++) {
+      await page.keyboard.press("ArrowRight");
+    }
+    await runCommand(page, "Code Llama: Generate Docstring");
+    await page.locator(`.tab.active.dirty[aria-label^="${cfg.explain.file}"]`).waitFor({ timeout: 60_000 });
+    await page.keyboard.press("Control+S");
+    report.docstringFile = await waitForFile(explained, source, 15_000);
     log("done");
   } catch (error) {
     report.error = String(error && error.stack || error);
