@@ -156,8 +156,8 @@ class OpenAICompletionsBackend(RemoteBackend):
             body = self.completion_body(request, prompt_text(self.tokenizer, request.prompt_ids))
             response = await remote.open_stream("/v1/completions", body, cancel)
             _FORMATS[self._key(remote)] = "text"
-            log.warning("%s takes text prompts only: completions are sent as text, which is token-exact only "
-                        "where the server tokenizes Code Llama's control pieces back to the same ids",
+            log.warning("%s takes text prompts only: prompts are sent as text, which Code Llama's Hugging Face "
+                        "tokenizer (TGI, vLLM) turns back into the same ids but llama.cpp-based servers may not",
                         remote.endpoint.shown)
             return response, self._parser("completions")
         if known is None:

@@ -1,13 +1,14 @@
 """Turning the token-exact prompt into what a remote server accepts.
 
 Token ids go as they are where the server takes them (vLLM, llama.cpp, our model server). Where
-it takes only text, the ids are rendered as the text a SentencePiece tokenizer that parses
-control-token pieces (llama.cpp's, so Ollama's too) turns back into the same ids: control tokens
-as their vocabulary pieces (``▁<PRE>``), the runs between them decoded exactly as the model would
-show them, the leading BOS left to the server, and the first run without the leading space that
-the server's dummy prefix adds back. A server whose tokenizer does not parse control pieces from
-text (Hugging Face tokenizers for Code Llama, so TGI) cannot be sent Code Llama's infilling ids as
-text at all; the README says so.
+it takes only text (TGI, Ollama), the ids are rendered as text: control tokens as their
+vocabulary pieces (``▁<PRE>``, which Code Llama's tokenizer merges back into the control id),
+the runs between them decoded exactly as the model would show them, the leading BOS left to the
+server, and the first run without the leading space that the tokenizer's dummy prefix adds back.
+Code Llama's own (Hugging Face) tokenizer, which TGI and vLLM run, turns this text back into the
+same ids (tests/backends/test_remote_prompt.py checks PSM, SPM and instruct prompts). llama.cpp's
+tokenizer (so Ollama's) adds a dummy-prefix ``▁`` after each control token unless the GGUF sets
+``tokenizer.ggml.add_space_prefix = false``, so there the text path is not exact.
 """
 
 from __future__ import annotations
