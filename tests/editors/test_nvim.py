@@ -26,6 +26,7 @@ SCRIPTS = Path(__file__).parent / "nvim"
 ADD = next(ex for ex in KNOWN_EXAMPLES if ex.prefix.startswith("def add("))
 DOCSTRING = next(ex for ex in INSTRUCT_EXAMPLES if ex.kind == "docstring")
 EXPLAIN = next(ex for ex in INSTRUCT_EXAMPLES if ex.kind == "explain")
+TESTS = next(ex for ex in INSTRUCT_EXAMPLES if ex.kind == "tests")
 UNIT_CASES = [
     "settings map to initializationOptions",
     "multi-line ghost text: first line inline, the rest as virtual lines",
@@ -70,7 +71,8 @@ def run_nvim(nvim: str, script: str, args: dict, tmp_path: Path, timeout_s: floa
         pytest.fail(f"nvim hung past its watchdog: {exc.stderr!r}")
     assert result_file.is_file(), f"nvim wrote no result (rc {proc.returncode}): {proc.stderr[-2000:]}"
     result = json.loads(result_file.read_text())
-    assert result["ok"], f"{script} failed at {result['step']!r}: {result.get('error')}\n{proc.stderr[-2000:]}"
+    assert result["ok"], (f"{script} failed at {result['step']!r}: {result.get('error')}\n"
+                          f"waits ended at (ms): {result['timings']}\n{proc.stderr[-2000:]}")
     return result["results"]
 
 
@@ -105,7 +107,7 @@ def test_nvim_end_to_end_with_the_real_server(nvim, trained_model, tmp_path):
     keys = ADD.prefix.replace("\n", "<CR>")
     r = run_nvim(nvim, "e2e_nvim.lua", {"server": server_executable(), "model": str(trained_model),
                                         "workspace": str(workspace), "file": "add.py", "keys": keys},
-                 tmp_path, timeout_s=45)
+                 tmp_path, timeout_s=75)
 
     # Ghost text: the server's known completion, inline at the cursor.
     assert r["typed"] == ADD.prefix + ADD.suffix
@@ -124,6 +126,11 @@ def test_nvim_end_to_end_with_the_real_server(nvim, trained_model, tmp_path):
     # The buffer is now the trained model's instruct source: explain and docstring are known.
     assert r["accepted"] == INSTRUCT_SOURCE
     assert r["explain"] == {"text": EXPLAIN.answer, "filetype": "markdown", "title": " Code Llama "}
+    # The answer's fenced code block, in the created file, shown in a split; the source untouched.
+    assert r["tests_window"] == "test_add.py"
+    fenced = TESTS.answer.split("\n", 1)[1].rsplit("\n```", 1)[0] + "\n"
+    assert (workspace / "tests" / "test_add.py").read_text() == fenced
+    assert r["source_after_tests"] == INSTRUCT_SOURCE
     assert r["docstring"] != INSTRUCT_SOURCE
     function = ast.parse(r["docstring"]).body[0]
     assert ast.get_docstring(function) == DOCSTRING.answer

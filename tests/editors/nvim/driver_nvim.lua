@@ -1,7 +1,8 @@
 -- Runs a test script inside headless nvim as a coroutine, so that between its steps nvim's main
 -- loop reads typed keys (nvim_input) and LSP messages. Writes {ok, error, results} as JSON to
--- $CODE_LLAMA_NVIM_RESULT and quits; a watchdog fails the run if it hangs.
-local M = { results = {}, step = "start" }
+-- $CODE_LLAMA_NVIM_RESULT (with when each wait ended) and quits; a watchdog fails the run if it hangs.
+local M = { results = {}, step = "start", timings = {} }
+local started = vim.uv.now()
 local result_path = assert(os.getenv("CODE_LLAMA_NVIM_RESULT"), "CODE_LLAMA_NVIM_RESULT is not set")
 local finished = false
 
@@ -11,7 +12,7 @@ local function finish(ok, err)
   end
   finished = true
   local file = assert(io.open(result_path, "w"))
-  file:write(vim.json.encode({ ok = ok, error = err, step = M.step, results = M.results }))
+  file:write(vim.json.encode({ ok = ok, error = err, step = M.step, results = M.results, timings = M.timings }))
   file:close()
   vim.cmd(ok and "qall!" or "cquit! 2")
 end
@@ -33,6 +34,7 @@ function M.wait_until(what, cond, timeout_ms)
   while true do
     local ok, value = pcall(cond)
     if ok and value then
+      M.timings[#M.timings + 1] = { what, vim.uv.now() - started } -- ms since start: where a slow run spends it
       return value
     end
     if vim.uv.now() > deadline then

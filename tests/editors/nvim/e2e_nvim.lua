@@ -50,10 +50,11 @@ end
 t.run(function()
   local r = t.results
   vim.cmd.edit(vim.fs.joinpath(args.workspace, args.file))
+  local source = api.nvim_get_current_buf()
   t.wait_until("the server to be ready", function()
     local status = require("code_llama.status").get(0)
     return status and status.state == "ready"
-  end, 30000)
+  end, 45000) -- Python imports torch and transformers: slow on a busy machine
   r.statusline_ready = require("code_llama").statusline()
 
   -- Typing: the ghost text appears after the last keystroke.
@@ -81,6 +82,18 @@ t.run(function()
     local shown = float()
     return shown and not shown.title:find("writing") and shown
   end, 30000)
+
+  -- :CodeLlamaTests: the server creates tests/test_<module>.py; it opens in a split, :w saves it.
+  api.nvim_input(":CodeLlamaTests<CR>")
+  r.tests_window = t.wait_until("the test file's window", function()
+    local name = api.nvim_buf_get_name(0)
+    return name:find("/tests/test_" .. args.file, 1, true) and vim.fs.basename(name)
+  end, 30000)
+  api.nvim_input(":w<CR>")
+  t.wait_until("the test file written", function() return not vim.bo.modified end)
+  r.source_after_tests = table.concat(api.nvim_buf_get_lines(source, 0, -1, true), "\n") .. "\n"
+  api.nvim_input("<C-w>p")
+  t.wait_until("back in " .. args.file, function() return api.nvim_get_current_buf() == source end)
 
   -- :CodeLlamaDocstring on the function at the cursor: the server's edit lands in the buffer.
   local before = buffer_text()

@@ -133,6 +133,45 @@ function M.ask(range, question)
   end)
 end
 
+--- workspace/applyEdit: nvim applies the edit; a file it touched that no window shows (a
+--- created or extended test file) opens in a split, so the result is seen.
+function M.apply_edit(err, params, ctx, ...)
+  for _, change in ipairs(params.edit.documentChanges or {}) do
+    -- nvim 0.11 creates nothing for a CreateFile with ignoreIfExists; the spec says: create it
+    -- unless it exists (and :w needs its folder).
+    if change.kind == "create" and vim.uv.fs_stat(vim.uri_to_fname(change.uri)) == nil then
+      vim.fn.mkdir(vim.fs.dirname(vim.uri_to_fname(change.uri)), "p")
+      local file = io.open(vim.uri_to_fname(change.uri), "a")
+      if file then
+        file:close()
+      end
+    end
+  end
+  local response = vim.lsp.handlers["workspace/applyEdit"](err, params, ctx, ...)
+  if not (response and response.applied) then
+    return response
+  end
+  local created = {}
+  for _, change in ipairs(params.edit.documentChanges or {}) do
+    if change.kind == "create" then
+      created[change.uri] = true
+    end
+    local buf = change.textDocument and vim.uri_to_bufnr(change.textDocument.uri)
+    if buf and created[change.textDocument.uri] then
+      -- The new file's text ends with a line break, which nvim keeps as 'eol': without this
+      -- the buffer would end in an empty line and :w would write an extra one.
+      local lines = api.nvim_buf_get_lines(buf, 0, -1, true)
+      if #lines > 1 and lines[#lines] == "" then
+        api.nvim_buf_set_lines(buf, -2, -1, true, {})
+      end
+    end
+    if buf and vim.fn.bufwinid(buf) == -1 then
+      vim.cmd.sbuffer(buf)
+    end
+  end
+  return response
+end
+
 --- codeLlama.generateDocstring / codeLlama.generateTests at `range` (default: the cursor).
 function M.edit(command, range, extra)
   with_client(function(client, buf)

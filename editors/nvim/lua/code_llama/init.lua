@@ -44,7 +44,8 @@ function M.lsp_config(cfg)
     filetypes = cfg.filetypes,
     init_options = config.server_settings(cfg.settings),
     capabilities = capabilities,
-    handlers = { ["codeLlama/status"] = status.handler, ["codeLlama/partialResult"] = actions.on_partial },
+    handlers = { ["codeLlama/status"] = status.handler, ["codeLlama/partialResult"] = actions.on_partial,
+                 ["workspace/applyEdit"] = actions.apply_edit },
     on_attach = attach,
   }
 end
