@@ -275,7 +275,11 @@ async def lines_until_cancelled(response: httpx.Response, cancel: CancelToken, e
                 return
             step = asyncio.ensure_future(lines.__anext__())
             while not step.done():
-                await asyncio.wait({step}, timeout=CANCEL_POLL_S)
+                try:
+                    await asyncio.wait({step}, timeout=CANCEL_POLL_S)
+                except asyncio.CancelledError:  # the consumer itself was cancelled
+                    step.cancel()
+                    raise
                 if cancel.cancelled and not step.done():
                     step.cancel()
                     try:

@@ -225,3 +225,38 @@ async def test_chat_endpoint_for_instruct_requests(serve, tokenizer):
     body = server.requests[-1].json
     assert body["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Explain add."}]
     assert "prompt" not in body
+
+
+async def test_a_cancelled_lsp_request_closes_the_servers_stream(serve, tokenizer):
+    """The client cancels the completion request: the engine stops the generation, and the
+    server sees the connection close."""
+    from code_llama_ls.completion.engine import CompletionEngine, Runtime
+    from code_llama_ls.documents import Document
+    from code_llama_ls.settings import Settings
+
+    async def endless(request, reply):
+        if await openai_models(request, reply):
+            return
+        await reply.stream_until_disconnect(sse(completion_chunk("x")))
+
+    server = await serve(endless)
+    backend = await connected(server.url, tokenizer)
+    runtime = Runtime(tokenizer, backend)
+
+    async def get_runtime():
+        return runtime
+
+    settings = Settings(model="m", backend="openai", url=server.url, max_new_tokens=1000, max_context_tokens=2048,
+                        context_enabled=False)
+    engine = CompletionEngine(get_runtime, lambda: settings)
+    document = Document("file:///w/add.py", BEFORE + AFTER, 1, "python")
+    task = asyncio.ensure_future(engine.complete(document, len(BEFORE)))
+    try:
+        while not any(r.method == "POST" for r in server.requests):
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        task.cancel()
+        await asyncio.wait_for(server.disconnected.wait(), 5)
+    finally:
+        await backend.close()
+    assert server.disconnects == 1
