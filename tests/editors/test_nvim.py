@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from code_llama_ls.bench.tiny_model import INSTRUCT_EXAMPLES, INSTRUCT_SOURCE, KNOWN_EXAMPLES
+from code_llama_ls.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "editors" / "nvim"
@@ -29,6 +30,7 @@ EXPLAIN = next(ex for ex in INSTRUCT_EXAMPLES if ex.kind == "explain")
 TESTS = next(ex for ex in INSTRUCT_EXAMPLES if ex.kind == "tests")
 UNIT_CASES = [
     "settings map to initializationOptions",
+    "the README's lazy.nvim spec sets up the plugin with settings the server knows",
     "multi-line ghost text: first line inline, the rest as virtual lines",
     "the parts that accepting a word or a line takes",
     "accept word, line, then all of a multi-line suggestion",
@@ -85,9 +87,16 @@ def server_executable() -> str:
     return found
 
 
+def readme_lazy_spec() -> str:
+    """The Lua block of the README's Neovim section (the lazy.nvim spec)."""
+    section = (ROOT / "README.md").read_text().split("\n## Neovim\n", 1)[1].split("\n## ", 1)[0]
+    return re.search(r"```lua\n(.*?)```", section, re.S).group(1)
+
+
 @pytest.fixture(scope="module")
 def unit_results(nvim, tmp_path_factory) -> dict:
-    return run_nvim(nvim, "unit_nvim.lua", {}, tmp_path_factory.mktemp("nvim-unit"), timeout_s=30)
+    args = {"readme_spec": readme_lazy_spec(), "server_keys": list(Settings().model_dump(by_alias=True))}
+    return run_nvim(nvim, "unit_nvim.lua", args, tmp_path_factory.mktemp("nvim-unit"), timeout_s=30)
 
 
 def test_nvim_unit_cases_all_ran(unit_results):

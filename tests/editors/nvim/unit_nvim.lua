@@ -1,5 +1,5 @@
 -- The plugin's own logic, in real nvim without a server: nvim --headless --clean -u unit_nvim.lua
--- $CODE_LLAMA_NVIM_ARGS names a JSON file: {plugin}. Results: {case name: "ok" | error text}.
+-- $CODE_LLAMA_NVIM_ARGS names a JSON file: {plugin, readme_spec, server_keys}. Results: {case name: "ok" | error text}.
 local args = vim.json.decode(table.concat(vim.fn.readfile(os.getenv("CODE_LLAMA_NVIM_ARGS")), "\n"))
 package.path = vim.fs.dirname(debug.getinfo(1, "S").source:sub(2)) .. "/?.lua;" .. package.path
 local t = require("driver_nvim")
@@ -95,6 +95,22 @@ case("settings map to initializationOptions", function()
   eq(lsp.capabilities.textDocument.synchronization ~= nil, true, "nvim's default capabilities kept")
   eq(cfg.keymaps.accept, false, "a key turned off")
   eq(cfg.keymaps.accept_word, "<M-Right>", "other keys keep their defaults")
+end)
+
+case("the README's lazy.nvim spec sets up the plugin with settings the server knows", function()
+  local spec = assert(loadstring("return " .. args.readme_spec))()
+  eq(spec.main, "code_llama", "main module")
+  eq(spec.dir:sub(-#"/editors/nvim"), "/editors/nvim", "dir")
+  for key in pairs(spec.opts) do
+    eq(config.defaults[key] ~= nil, true, "option " .. key .. " exists")
+  end
+  local known = {}
+  for _, key in ipairs(args.server_keys) do
+    known[key] = true
+  end
+  for key in pairs(require("code_llama").lsp_config(config.merge(spec.opts)).init_options) do
+    eq(known[key], true, "server setting " .. key)
+  end
 end)
 
 case("multi-line ghost text: first line inline, the rest as virtual lines", function()
