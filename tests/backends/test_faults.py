@@ -321,3 +321,45 @@ def test_error_bodies_are_summarised():
     assert error_detail(b'{"error": "model not found"}') == "model not found"
     assert error_detail(b"Not Found") == "Not Found"
     assert error_detail(b"line one\ndef secret(): pass\n") == ""
+
+
+async def test_ollama_without_the_model(serve, tokenizer):
+    from code_llama_ls.backends.ollama_backend import OllamaBackend
+
+    async def tags(request, reply):
+        await reply.json(200, {"models": [{"name": "llama3.2:latest"}]})
+
+    server = await serve(tags)
+    backend = OllamaBackend(options(server.url, model="codellama:7b-code"), tokenizer)
+    with pytest.raises(BackendError, match=r"has no model 'codellama:7b-code'.*ollama pull codellama:7b-code"):
+        await backend.load(lambda message, pct: None)
+    await backend.close()
+
+
+async def test_ollama_chat_for_instruct_requests(serve, tokenizer):
+    from code_llama_ls.backends.ollama_backend import OllamaBackend
+
+    async def chat(request, reply):
+        if request.path == "/api/tags":
+            await reply.json(200, {"models": [{"name": "codellama:7b-instruct"}]})
+            return
+        await reply.start_stream("application/x-ndjson")
+        for piece in ("Adds", " two"):
+            await reply.chunk(json.dumps({"model": "codellama:7b-instruct", "message": {"role": "assistant",
+                                          "content": piece}, "done": False}) + "\n")
+        await reply.chunk(json.dumps({"model": "codellama:7b-instruct", "message": {"role": "assistant", "content": ""},
+                                      "done": True, "done_reason": "length", "eval_count": 2}) + "\n")
+        await reply.end_stream()
+
+    server = await serve(chat)
+    backend = OllamaBackend(options(server.url, model="codellama:7b-instruct", instruct_endpoint="chat"), tokenizer)
+    await backend.load(lambda message, pct: None)
+    request = GenerationRequest([1, 2], 2, 0.0, frozenset({2}), messages=(("user", "Explain."),))
+    try:
+        chunks = [c async for c in backend.stream(request, CancelToken())]
+    finally:
+        await backend.close()
+    assert "".join(c.text for c in chunks) == "Adds two"
+    assert chunks[-1].stop_reason == "max_tokens" and chunks[-1].tokens == 2
+    assert server.requests[-1].path == "/api/chat"
+    assert server.requests[-1].json["messages"] == [{"role": "user", "content": "Explain."}]
