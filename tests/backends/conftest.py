@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from loopback import LoopbackServer
 
-from code_llama_ls.backends.http import RemoteOptions
 from code_llama_ls.bench import tiny_model
 from code_llama_ls.prompts.tokenization import InfillTokenizer
 
@@ -38,12 +37,6 @@ async def serve():
     yield start
     for server in started:
         await server.stop()
-
-
-def options(url: str, **changes) -> RemoteOptions:
-    base = dict(url=url, model="m", timeout_s=5.0, max_retries=0)
-    base.update(changes)
-    return RemoteOptions(**base)
 
 
 @pytest.fixture(autouse=True)

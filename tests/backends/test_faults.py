@@ -8,7 +8,7 @@ import json
 import socket
 
 import pytest
-from conftest import options
+from backend_helpers import options
 from loopback import completion_chunk, openai_models, sse
 
 from code_llama_ls.backends.base import BackendError, CancelToken, GenerationRequest

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import options
+from backend_helpers import options
 from loopback import completion_chunk, openai_models, sse
 
 from code_llama_ls.backends.base import CancelToken, GenerationRequest

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import options
+from backend_helpers import options
 from loopback import openai_models
 
 from code_llama_ls.backends.base import CancelToken, GenerationRequest

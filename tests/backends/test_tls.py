@@ -8,7 +8,7 @@ import ipaddress
 import ssl
 
 import pytest
-from conftest import options
+from backend_helpers import options
 from loopback import openai_models
 
 from code_llama_ls.backends.base import BackendError
