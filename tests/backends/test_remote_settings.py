@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
 
 from code_llama_ls.backends import create_backend
 from code_llama_ls.backends.llamacpp_backend import LlamaCppBackend
