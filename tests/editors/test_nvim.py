@@ -115,7 +115,8 @@ def test_nvim_end_to_end_with_the_real_server(nvim, trained_model, tmp_path):
     # Typed as keystrokes: "<CR>" is Enter in nvim_input's notation.
     keys = ADD.prefix.replace("\n", "<CR>")
     r = run_nvim(nvim, "e2e_nvim.lua", {"server": server_executable(), "model": str(trained_model),
-                                        "workspace": str(workspace), "file": "add.py", "keys": keys},
+                                        "workspace": str(workspace), "file": "add.py", "keys": keys,
+                                        "question": "Why?"},
                  tmp_path, timeout_s=75)
 
     # Ghost text: the server's known completion, inline at the cursor.
@@ -135,6 +136,10 @@ def test_nvim_end_to_end_with_the_real_server(nvim, trained_model, tmp_path):
     # The buffer is now the trained model's instruct source: explain and docstring are known.
     assert r["accepted"] == INSTRUCT_SOURCE
     assert r["explain"] == {"text": EXPLAIN.answer, "filetype": "markdown", "title": " Code Llama "}
+    # The trained model was taught no answer to a question: the float shows what the server's
+    # codeLlama/explain answers for the same range and question.
+    assert r["ask"]["text"] == r["ask_direct"]
+    assert r["ask_direct"] != EXPLAIN.answer, "this question must get its own answer, or the check proves nothing"
     # The answer's fenced code block, in the created file, shown in a split; the source untouched.
     assert r["tests_window"] == "test_add.py"
     fenced = TESTS.answer.split("\n", 1)[1].rsplit("\n```", 1)[0] + "\n"

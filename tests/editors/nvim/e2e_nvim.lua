@@ -1,5 +1,5 @@
 -- End to end in real nvim (headless) with the real server: nvim --headless --clean -u e2e_nvim.lua
--- $CODE_LLAMA_NVIM_ARGS names a JSON file: {plugin, server, model, workspace, file, keys}.
+-- $CODE_LLAMA_NVIM_ARGS names a JSON file: {plugin, server, model, workspace, file, keys, question}.
 local args = vim.json.decode(table.concat(vim.fn.readfile(os.getenv("CODE_LLAMA_NVIM_ARGS")), "\n"))
 package.path = vim.fs.dirname(debug.getinfo(1, "S").source:sub(2)) .. "/?.lua;" .. package.path
 local t = require("driver_nvim")
@@ -47,6 +47,14 @@ local function float()
   end
 end
 
+-- Each action reports $/progress; an "end" means it finished.
+local progress_ends = 0
+api.nvim_create_autocmd("LspProgress", { callback = function(ev)
+  if ev.data.params.value.kind == "end" then
+    progress_ends = progress_ends + 1
+  end
+end })
+
 t.run(function()
   local r = t.results
   vim.cmd.edit(vim.fs.joinpath(args.workspace, args.file))
@@ -82,6 +90,19 @@ t.run(function()
     local shown = float()
     return shown and not shown.title:find("writing") and shown
   end, 30000)
+
+  -- :CodeLlamaAsk asks for the question; the float then shows what the server answers to it
+  -- (which may read like the explanation: the server's progress end says it was answered).
+  local ends_before_ask = progress_ends
+  api.nvim_input(":%CodeLlamaAsk<CR>" .. args.question .. "<CR>")
+  r.ask = t.wait_until("the answer", function()
+    local shown = float()
+    return progress_ends > ends_before_ask and shown and not shown.title:find("writing") and shown
+  end, 30000)
+  local params = { textDocument = { uri = vim.uri_from_bufnr(source) }, question = args.question,
+                   range = { start = { line = 0, character = 0 }, ["end"] = { line = api.nvim_buf_line_count(source), character = 0 } } }
+  local direct = vim.lsp.buf_request_sync(source, "codeLlama/explain", params, 20000)
+  r.ask_direct = vim.tbl_values(direct)[1].result.markdown
 
   -- :CodeLlamaTests: the server creates tests/test_<module>.py; it opens in a split, :w saves it.
   api.nvim_input(":CodeLlamaTests<CR>")
