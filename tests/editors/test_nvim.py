@@ -39,6 +39,7 @@ UNIT_CASES = [
     "debounce: one request after a burst of keystrokes",
     "a keystroke cancels the request in flight; its late answer is dropped",
     "moving the cursor or leaving insert mode dismisses",
+    "explain: the float streams the answer; closing it cancels the request",
     "next and previous candidate",
 ]
 
@@ -149,5 +150,6 @@ def test_nvim_end_to_end_with_the_real_server(nvim, trained_model, tmp_path):
     function = ast.parse(r["docstring"]).body[0]
     assert ast.get_docstring(function) == DOCSTRING.answer
 
+    assert r["settings_warning"] == "unknown setting codeLlama.notASetting; ignored"
     assert "OK client 1 attached to add.py" in r["health"]
     assert "OK server: ready" in r["health"]

@@ -51,6 +51,34 @@ function M.sleep(ms)
   coroutine.yield()
 end
 
+-- What the user sees -------------------------------------------------------------------
+
+--- The ghost text in the current buffer: {row, col, text, pos, marks} (nil: none).
+function M.ghost()
+  local marks = vim.api.nvim_buf_get_extmarks(0, require("code_llama.ghost").ns, 0, -1, { details = true })
+  if not marks[1] then
+    return nil
+  end
+  local _, row, col, details = unpack(marks[1])
+  local lines = { details.virt_text[1][1] }
+  for _, virt_line in ipairs(details.virt_lines or {}) do
+    lines[#lines + 1] = virt_line[1][1]
+  end
+  return { row = row, col = col, text = table.concat(lines, "\n"), marks = #marks, pos = details.virt_text_pos }
+end
+
+--- The floating window: {text, title, filetype} (nil: none).
+function M.float()
+  for _, win in ipairs(vim.api.nvim_list_wins()) do
+    local config = vim.api.nvim_win_get_config(win)
+    if config.relative ~= "" then
+      local buf = vim.api.nvim_win_get_buf(win)
+      return { text = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, true), "\n"),
+               filetype = vim.bo[buf].filetype, title = config.title and config.title[1][1] }
+    end
+  end
+end
+
 function M.run(fn, watchdog_ms)
   vim.defer_fn(function()
     finish(false, "watchdog: no result after " .. watchdog_ms .. " ms")

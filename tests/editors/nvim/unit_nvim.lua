@@ -29,18 +29,7 @@ local function fake_client()
   return client
 end
 
-local function shown()
-  local marks = api.nvim_buf_get_extmarks(0, ghost.ns, 0, -1, { details = true })
-  if not marks[1] then
-    return nil
-  end
-  local _, row, col, details = unpack(marks[1])
-  local lines = { details.virt_text[1][1] }
-  for _, line in ipairs(details.virt_lines or {}) do
-    lines[#lines + 1] = line[1][1]
-  end
-  return { row = row, col = col, text = table.concat(lines, "\n"), pos = details.virt_text_pos, marks = #marks }
-end
+local shown = t.ghost
 
 local function lines()
   return api.nvim_buf_get_lines(0, 0, -1, true)
@@ -231,6 +220,41 @@ case("moving the cursor or leaving insert mode dismisses", function()
   api.nvim_input("<Esc>")
   t.wait_until("dismissed on leaving insert mode", function() return shown() == nil end)
   eq(session:accept("all"), false, "nothing to accept")
+end)
+
+case("explain: the float streams the answer; closing it cancels the request", function()
+  local util = require("code_llama.util")
+  local actions = require("code_llama.actions")
+  local client = fake_client()
+  local attached = util.client
+  util.client = function() return client end -- the buffer's LSP client, for this case only
+  local ok, err = pcall(function()
+    fresh("def f():\n    return 1", 0, 0)
+    api.nvim_input("<Esc>")
+    t.wait_until("normal mode", function() return api.nvim_get_mode().mode == "n" end)
+    local range = actions.line_range(0, 1, 2, "utf-16")
+    eq(range, { start = { line = 0, character = 0 }, ["end"] = { line = 2, character = 0 } }, "whole lines")
+    vim.bo.eol = false
+    eq(actions.line_range(0, 1, 2, "utf-16")["end"], { line = 1, character = 12 }, "no final line break")
+    actions.explain(range)
+    eq({ client.requests[1].method, client.requests[1].params.range }, { "codeLlama/explain", range }, "request")
+    eq(t.float().title, " Code Llama (writing…) ", "writing")
+    actions.on_partial(nil, { token = "code-llama-explain-1", markdown = "It" })
+    eq(t.float().text, "It", "partial answer")
+    actions.on_partial(nil, { token = "code-llama-docstring-2", markdown = "other" })
+    eq(t.float().text, "It", "another action's partial result is not shown")
+    client.requests[1].handler(nil, { markdown = "It returns **1**." })
+    eq(t.float(), { text = "It returns **1**.", title = " Code Llama ", filetype = "markdown" }, "answer")
+    actions.explain(range, "Why?")
+    eq(client.requests[2].params.question, "Why?", "question")
+    actions.close()
+    eq(client.cancelled, { 2 }, "closing cancels the answer being written")
+    eq(t.float(), nil, "closed")
+    client.requests[2].handler(nil, { markdown = "late" })
+    eq(t.float(), nil, "a late answer does not reopen it")
+  end)
+  util.client = attached
+  assert(ok, err)
 end)
 
 case("next and previous candidate", function()

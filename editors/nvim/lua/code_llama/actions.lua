@@ -4,7 +4,7 @@ local api = vim.api
 local util = require("code_llama.util")
 
 local M = { float = { max_width = 90, max_height = 30, border = "rounded" } }
-local view = { win = nil, buf = nil, waiting = false }
+local view = { win = nil, buf = nil, pending = nil } -- pending: the explain request being answered
 
 local function notify(message, level)
   vim.notify("Code Llama: " .. message, level or vim.log.levels.INFO)
@@ -70,7 +70,12 @@ function M.show(markdown, writing)
   return view.win
 end
 
+--- Close the window; an answer still being written is cancelled ($/cancelRequest stops the model).
 function M.close()
+  if view.pending then
+    util.call(view.pending.client, "cancel_request", view.pending.id)
+    view.pending = nil
+  end
   if view.win and api.nvim_win_is_valid(view.win) then
     api.nvim_win_close(view.win, true)
   end
@@ -80,23 +85,29 @@ end
 --- codeLlama/partialResult: the answer so far, while an explanation is being written.
 function M.on_partial(_, result)
   local token = result and tostring(result.token) or ""
-  if view.waiting and (token:find("^code%-llama%-explain%-") or token:find("^code%-llama%-ask%-")) then
+  if view.pending and (token:find("^code%-llama%-explain%-") or token:find("^code%-llama%-ask%-")) then
     M.show(result.markdown, true)
   end
 end
 
 local function explain_range(client, buf, range, question)
-  view.waiting = true
+  M.close() -- and stop an answer still being written
   M.show(question and "_Thinking about your question…_" or "_Reading…_", true)
   local params = { textDocument = { uri = vim.uri_from_bufnr(buf) }, range = range, question = question }
-  util.call(client, "request", "codeLlama/explain", params, function(err, result)
-    view.waiting = false
+  local pending = { client = client }
+  local ok, id = util.call(client, "request", "codeLlama/explain", params, function(err, result)
+    if view.pending ~= pending then
+      return -- closed or superseded
+    end
+    view.pending = nil
     if err then
       M.close()
       return notify(err.message, vim.log.levels.WARN)
     end
     M.show(result.markdown ~= "" and result.markdown or "_(no answer)_")
   end, buf)
+  pending.id = ok and id or nil
+  view.pending = ok and pending or nil
 end
 
 --- Explain `range` (an LSP range), or the function/class at the cursor when nil; with

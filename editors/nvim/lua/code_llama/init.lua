@@ -115,9 +115,14 @@ function M.statusline()
   return status.line(api.nvim_get_current_buf(), M.enabled)
 end
 
---- Change server settings at run time (workspace/didChangeConfiguration).
+--- Change server settings at run time (workspace/didChangeConfiguration); servers started
+--- later get them as initializationOptions.
 function M.update_settings(settings)
   M.config.settings = vim.tbl_extend("force", M.config.settings, settings)
+  M.lsp.init_options = config.server_settings(M.config.settings)
+  if vim.fn.has("nvim-0.11") == 1 then
+    vim.lsp.config(util.NAME, { init_options = M.lsp.init_options })
+  end
   for _, client in ipairs(vim.lsp.get_clients({ name = util.NAME })) do
     util.call(client, "notify", "workspace/didChangeConfiguration",
               { settings = { codeLlama = config.server_settings(settings) } })
@@ -176,6 +181,7 @@ function M.setup(opts)
   M.config = config.merge(opts)
   actions.float = M.config.float
   local lsp = M.lsp_config(M.config)
+  M.lsp = lsp
   if vim.fn.has("nvim-0.11") == 1 then
     lsp.root_dir = function(buf, on_dir) on_dir(root(buf)) end
     vim.lsp.config(util.NAME, lsp)
