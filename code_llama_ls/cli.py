@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     from code_llama_ls.bench.replay import add_arguments as add_replay_arguments  # argparse only: cheap
 
     add_replay_arguments(bench_commands.add_parser("replay", help="typing replay through the server: ours vs naive"))
+    from code_llama_ls.bench.load import add_arguments as add_load_arguments  # argparse only: cheap
+
+    add_load_arguments(bench_commands.add_parser("load", help="N language servers as a team against one inference server"))
     from code_llama_ls.actions.cli import add_arguments as add_action_arguments  # argparse only: cheap
 
     add_action_arguments(commands)
@@ -234,6 +237,10 @@ def main(argv: list[str] | None = None) -> None:
         from code_llama_ls.bench import context
 
         raise SystemExit(context.main(args))
+    if args.command == "bench" and args.bench == "load":
+        from code_llama_ls.bench import load
+
+        raise SystemExit(load.main(args))
     if args.command == "bench" and args.bench == "replay":
         from code_llama_ls.bench import replay
 

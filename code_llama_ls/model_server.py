@@ -8,8 +8,8 @@ queue on its one worker thread.
 Endpoints:
 
 - ``POST /v1/completions``: ``prompt`` as token ids (or one list of them) or text (one string,
-  tokenized as Hugging Face tokenizers do, like vLLM: ``<s>`` first, control pieces such as
-  ``▁<PRE>`` parsed, SentencePiece's dummy prefix only at the start of the text); ``max_tokens``
+  tokenized by :func:`text_prompt_ids`: ``<s>`` first, control pieces such as ``▁<PRE>`` parsed,
+  as vLLM's Hugging Face tokenizer does); ``max_tokens``
   (16), ``temperature`` (1.0, OpenAI's default), ``stop`` (strings), ``stop_token_ids`` (vLLM's
   extension; ``▁<EOT>`` and ``</s>`` always stop), ``stream`` with OpenAI's ``text_completion``
   chunks and ``stream_options.include_usage``. A client that disconnects cancels its generation.
@@ -142,13 +142,14 @@ class ChunkedWriter:
 
 
 def text_prompt_ids(tokenizer: InfillTokenizer, text: str) -> list[int]:
-    """Token ids of a text prompt as a Hugging Face tokenizer with special tokens parsed gives them:
-    ``<s>`` unless the text starts with it, control pieces as their ids, SentencePiece's dummy
-    prefix only before text at the very start (Metaspace ``prepend_scheme="first"``)."""
+    """Token ids of a text prompt: ``<s>``, then the text with control pieces (``▁<PRE>`` …) as
+    their ids and the runs between them encoded as SentencePiece does, its dummy prefix only
+    before a run at the very start. That is what a Hugging Face tokenizer gives (vLLM's text
+    path), except for text that starts with spaces, where SentencePiece (Meta's reference) wins."""
     pieces = {p: tokenizer.token_id(p) for p in ("<s>", "</s>", *(p for ps in INFILL_TOKENS.values() for p in ps))}
     controls = {p: i for p, i in pieces.items() if i is not None}
     pattern = re.compile("|".join(re.escape(p) for p in sorted(controls, key=len, reverse=True)))
-    ids: list[int] = [] if text.startswith("<s>") else [tokenizer.special.bos]
+    ids = [tokenizer.special.bos]
     position = 0
     for match in [*pattern.finditer(text), None]:
         end = match.start() if match else len(text)
@@ -433,14 +434,18 @@ async def serve(args: argparse.Namespace) -> int:
     backend = TransformersBackend(args.model, tokenizer, device=args.device, dtype=args.dtype,
                                   local_files_only=args.local_files_only)
     server = ModelServer(backend, tokenizer, args.served_model_name or args.model, args.idle_timeout)
-    if args.socket is not None:
-        args.socket.unlink(missing_ok=True)
-        listener = await asyncio.start_unix_server(server.handle, path=str(args.socket))
-        inode = args.socket.stat().st_ino
-        url = f"unix://{args.socket.resolve()}"
-    else:
-        listener = await asyncio.start_server(server.handle, args.host, args.port)
-        url = f"http://{args.host}:{listener.sockets[0].getsockname()[1]}"
+    try:
+        if args.socket is not None:
+            args.socket.unlink(missing_ok=True)
+            listener = await asyncio.start_unix_server(server.handle, path=str(args.socket))
+            inode = args.socket.stat().st_ino
+            url = f"unix://{args.socket.resolve()}"
+        else:
+            listener = await asyncio.start_server(server.handle, args.host, args.port)
+            url = f"http://{args.host}:{listener.sockets[0].getsockname()[1]}"
+    except OSError as exc:
+        print(f"code-llama-ls model-server: cannot listen: {exc}", file=sys.stderr)
+        return 1
     server.start_loading()
     print(READY_LINE + url, flush=True)
     stop = asyncio.get_running_loop().create_future()

@@ -80,6 +80,11 @@ class Settings(BaseModel):
     python_executable: str | None = Field(None, description="Interpreter whose stdlib/site-packages resolve Python imports; default: the server's.")
     include_dirs: list[str] = Field(default_factory=list, description="C/C++ include folders (absolute or workspace-relative).")
     local_files_only: bool = Field(False, description="Never download; load only from the local cache or folder.")
+    shared_model_server: bool = Field(False, description="`transformers` backend: run the model in one "
+        "`code-llama-ls model-server` per user and model, started by the first window and reused by later ones "
+        "(one model load), instead of in each language server.")
+    shared_model_server_idle_s: int = Field(300, ge=1, le=86_400, description="The shared model server exits "
+        "this many seconds after the last language server using it has gone.")
     log_prompts: bool = Field(False, description="Log prompt and completion text (off: logs never contain code).")
 
     @field_validator("device")

@@ -12,6 +12,10 @@ from code_llama_ls.settings import Settings
 
 
 def create_backend(settings: Settings, tokenizer: InfillTokenizer) -> Backend:
+    if settings.backend == "transformers" and settings.shared_model_server:
+        from code_llama_ls.backends.shared_server import SharedModelServerBackend
+
+        return SharedModelServerBackend(settings, tokenizer)
     if settings.backend == "transformers":
         from code_llama_ls.backends.transformers_backend import TransformersBackend
 

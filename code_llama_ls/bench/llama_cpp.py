@@ -16,6 +16,7 @@ need, built once per machine and cached under ``~/.cache/code-llama-ls/llama.cpp
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -136,6 +137,12 @@ def build_llama_server(version: str = VERSION, jobs: int | None = None) -> Path:
     return server
 
 
+def llama_server_command(gguf: Path, port: int, *, parallel: int = 4, version: str = VERSION) -> list[str]:
+    """``llama-server`` on 127.0.0.1:``port`` serving ``gguf`` with ``parallel`` slots of 4,096 tokens."""
+    return [str(llama_server_path(version)), "--model", str(gguf), "--host", "127.0.0.1", "--port", str(port),
+            "--parallel", str(parallel), "--ctx-size", str(4096 * parallel), "--threads", "2"]
+
+
 def gguf_env(version: str = VERSION) -> dict[str, str]:
     """Environment for llama.cpp's Python tools: its vendored ``gguf-py`` first on the path."""
     env = dict(os.environ)
@@ -143,6 +150,22 @@ def gguf_env(version: str = VERSION) -> dict[str, str]:
         p for p in (str(llama_cpp_dir(version) / "gguf-py"), env.get("PYTHONPATH", "")) if p
     )
     return env
+
+
+def _plain_llama_view(model_dir: Path, tmp: Path) -> Path:
+    """The model folder as the converter should see it: transformers' ``CodeLlamaTokenizer`` adds
+    a ``<FILL_ME>`` token of its own (one more than the model's embeddings), so the converter gets
+    the same files under ``LlamaTokenizerFast``."""
+    view = tmp / "model"
+    view.mkdir()
+    for item in model_dir.iterdir():
+        if item.name != "tokenizer_config.json":
+            (view / item.name).symlink_to(item)
+    config_path = model_dir / "tokenizer_config.json"
+    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    config["tokenizer_class"] = "LlamaTokenizerFast"
+    (view / "tokenizer_config.json").write_text(json.dumps(config))
+    return view
 
 
 def convert_to_gguf(model_dir: Path, version: str = VERSION) -> Path:
@@ -160,7 +183,7 @@ def convert_to_gguf(model_dir: Path, version: str = VERSION) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         plain, final = Path(tmp) / "plain.gguf", Path(tmp) / "final.gguf"
-        _run([sys.executable, str(llama_cpp_dir(version) / "convert_hf_to_gguf.py"), str(model_dir),
+        _run([sys.executable, str(llama_cpp_dir(version) / "convert_hf_to_gguf.py"), str(_plain_llama_view(model_dir, Path(tmp))),
               "--outfile", str(plain), "--outtype", "f32"], gguf_env(version))
         tokens = {"eot": special.eot, "fim_pre": special.prefix, "fim_suf": special.suffix,
                   "fim_mid": special.middle}

@@ -1,0 +1,120 @@
+"""Real inference servers on loopback for the remote-backend tests: llama.cpp's ``llama-server``
+(built once from the llama-cpp-python sdist and cached), llama-cpp-python's ``llama_cpp.server``
+on the same build, and ``code-llama-ls model-server``, all serving the trained tiny model.
+
+A missing prerequisite (no C++ toolchain, no network for the first sdist download) skips a test
+with the reason, except under ``CI``, where it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from code_llama_ls.bench import llama_cpp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+
+START_TIMEOUT_S = 120.0
+
+
+def require(ok: bool, reason: str) -> None:
+    """Skip without ``ok``; under CI a missing prerequisite is a failure instead."""
+    if ok:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so a missing prerequisite fails the test)")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = START_TIMEOUT_S, uds: str | None = None) -> None:
+    """Poll GET /health until HTTP 200; fail with the end of the process's log if it exits first."""
+    deadline = time.monotonic() + timeout
+    transport = httpx.HTTPTransport(uds=uds) if uds else None
+    with httpx.Client(transport=transport, timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"{process.args[0]} exited with {process.returncode} before serving:\n{log_tail(process)}")
+            try:
+                if client.get(f"{url}/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+    pytest.fail(f"{url} did not become healthy in {timeout:g} s:\n{log_tail(process)}")
+
+
+def log_tail(process: subprocess.Popen) -> str:
+    return Path(process.log_path).read_text(errors="replace")[-3000:]  # type: ignore[attr-defined]
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM the process group started with ``start_new_session``; SIGKILL it if that is not enough."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(10)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def start_process(command: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start ``command`` in a new session, its output to ``log_path`` (a pipe nobody reads would fill)."""
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                   env=env, start_new_session=True)
+    process.log_path = log_path  # type: ignore[attr-defined]
+    return process
+
+
+@pytest.fixture(scope="session")
+def llama_server_binary() -> Path:
+    """llama.cpp's ``llama-server``, built from the pinned sdist on first use (minutes) and cached."""
+    require(shutil.which("cmake") is not None and shutil.which("c++") is not None,
+            "building llama-server needs cmake and a C++ compiler")
+    if not llama_cpp.llama_server_path().is_file():
+        try:
+            llama_cpp.fetch_source()
+        except RuntimeError as exc:
+            require(False, f"cannot download the llama-cpp-python {llama_cpp.VERSION} sdist: {exc}")
+    return llama_cpp.build_llama_server()
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(trained_model, llama_server_binary) -> Path:
+    """The trained tiny model as an f32 GGUF with ``▁<EOT>`` and the FIM tokens set by id."""
+    return llama_cpp.convert_to_gguf(trained_model)
+
+
+@pytest.fixture(scope="session")
+def llama_server(llama_server_binary, tiny_gguf, tmp_path_factory) -> Iterator[str]:
+    """``llama-server`` on 127.0.0.1 and a free port serving the tiny GGUF; its base URL."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama-server") / "llama-server.log"
+    process = start_process(llama_cpp.llama_server_command(tiny_gguf, port), log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process)
+        yield url
+    finally:
+        stop_group(process)
