@@ -41,6 +41,7 @@ UNIT_CASES = [
     "moving the cursor or leaving insert mode dismisses",
     "explain: the float streams the answer; closing it cancels the request",
     "next and previous candidate",
+    "help: its tags build and cover every command and option",
 ]
 
 

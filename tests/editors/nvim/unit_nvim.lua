@@ -272,6 +272,25 @@ case("next and previous candidate", function()
   eq(lines(), { "x = 3" }, "the shown candidate is inserted")
 end)
 
+case("help: its tags build and cover every command and option", function()
+  require("code_llama").setup({ cmd = { "code-llama-ls-not-started" }, filetypes = { "none" } })
+  local dir = vim.fn.tempname()
+  vim.fn.mkdir(dir, "p")
+  vim.fn.writefile(vim.fn.readfile(args.plugin .. "/doc/code_llama.txt"), dir .. "/code_llama.txt")
+  vim.cmd.helptags(dir) -- a duplicate or malformed tag raises an error
+  local tags = table.concat(vim.fn.readfile(dir .. "/tags"), "\n")
+  local help = table.concat(vim.fn.readfile(dir .. "/code_llama.txt"), "\n")
+  local commands = vim.tbl_filter(function(name) return name:find("^CodeLlama") end,
+                                  vim.tbl_keys(api.nvim_get_commands({})))
+  eq(#commands, 6, "commands")
+  for _, name in ipairs(commands) do
+    eq(tags:find(":" .. name .. "\t", 1, true) ~= nil, true, ":" .. name .. " has a help tag")
+  end
+  for key in pairs(config.defaults) do
+    eq(help:find("\n" .. key .. " ~\n", 1, true) ~= nil, true, "option " .. key .. " is documented")
+  end
+end)
+
 t.run(function()
   for _, name in ipairs(order) do
     local ok, err = pcall(cases[name])

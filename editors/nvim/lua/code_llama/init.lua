@@ -46,7 +46,6 @@ function M.lsp_config(cfg)
     capabilities = capabilities,
     handlers = { ["codeLlama/status"] = status.handler, ["codeLlama/partialResult"] = actions.on_partial,
                  ["workspace/applyEdit"] = actions.apply_edit },
-    on_attach = attach,
   }
 end
 
@@ -195,6 +194,16 @@ function M.setup(opts)
       end,
     })
   end
+  -- LspAttach rather than on_attach: a user's own on_attach in vim.lsp.config stays possible.
+  api.nvim_create_autocmd("LspAttach", {
+    group = api.nvim_create_augroup("code_llama_attach", { clear = true }),
+    callback = function(args)
+      local client = vim.lsp.get_client_by_id(args.data.client_id)
+      if client and client.name == util.NAME then
+        attach(client, args.buf)
+      end
+    end,
+  })
   map_keys(M.config.keymaps)
   commands()
 end
