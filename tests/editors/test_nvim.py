@@ -152,5 +152,7 @@ def test_nvim_end_to_end_with_the_real_server(nvim, trained_model, tmp_path):
     assert ast.get_docstring(function) == DOCSTRING.answer
 
     assert r["settings_warning"] == "unknown setting codeLlama.notASetting; ignored"
+    assert "OK Neovim 0.11." in r["health"] and "inline completion: ghost text drawn by this plugin" in r["health"]
+    assert f"OK server: {server_executable()}" in r["health"]
     assert "OK client 1 attached to add.py" in r["health"]
     assert "OK server: ready" in r["health"]

@@ -3,7 +3,7 @@
 local api = vim.api
 local util = require("code_llama.util")
 
-local M = { float = { max_width = 90, max_height = 30, border = "rounded" } }
+local M = { float = require("code_llama.config").defaults.float } -- setup() sets the user's
 local view = { win = nil, buf = nil, pending = nil } -- pending: the explain request being answered
 
 local function notify(message, level)

@@ -9,16 +9,16 @@ function M.check()
   local version = ("%d.%d.%d"):format(v.major, v.minor, v.patch)
   if vim.fn.has("nvim-0.10") == 0 then
     health.error("Neovim " .. version .. ": 0.10 or newer is needed")
-  elseif vim.lsp.inline_completion then
-    health.ok("Neovim " .. version .. ": nvim's own inline completion (vim.lsp.inline_completion)")
   else
-    health.ok("Neovim " .. version .. ": ghost text drawn by this plugin (nvim's own arrives in 0.12)")
+    health.ok("Neovim " .. version)
   end
 
   local plugin = package.loaded["code_llama"]
   if not (plugin and plugin.config) then
     return health.error("setup() was not called", { 'Add require("code_llama").setup({}) to your config' })
   end
+  health.info(plugin.native() and "inline completion: Neovim's own (vim.lsp.inline_completion)"
+              or "inline completion: ghost text drawn by this plugin (Neovim's own: 0.12+, native = \"auto\")")
   local exe = plugin.config.cmd[1]
   if vim.fn.executable(exe) == 1 then
     health.ok("server: " .. vim.fn.exepath(exe))

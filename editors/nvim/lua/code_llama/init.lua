@@ -9,9 +9,10 @@ local util = require("code_llama.util")
 local M = { enabled = true, sessions = {} }
 
 --- nvim's own inline completion (0.12+) unless the user turned it off.
-local function native()
+function M.native()
   return M.config.native ~= false and vim.lsp.inline_completion ~= nil
 end
+local native = M.native
 
 local function root(buf)
   local name = api.nvim_buf_get_name(buf)
