@@ -6,7 +6,7 @@ import { DidChangeConfigurationNotification, LanguageClient, State } from "vscod
 import { uniqueCandidates } from "./candidates";
 import { PartialFilter } from "./explanation";
 import { CompletionGate } from "./gate";
-import { ExplanationPanel } from "./panel";
+import { ExplanationPanel, WRITING } from "./panel";
 import { FORWARDED_KEYS, serverCommand, serverSettings } from "./settings";
 import { parseStatus, ServerStatus, statusView } from "./status";
 
@@ -68,11 +68,11 @@ export function activate(context: vscode.ExtensionContext): void {
     try {
       const result = await running.sendRequest<{ markdown: string }>(EXPLAIN_REQUEST,
         { textDocument: { uri }, range, question }, token);
-      panel.show(result.markdown, "");
+      panel.update(result.markdown, "");
       return result;
     } catch (error) {
       if (!token.isCancellationRequested) {
-        panel.show("", `Code Llama could not answer: ${error instanceof Error ? error.message : String(error)}`);
+        panel.update("", `Code Llama could not answer: ${error instanceof Error ? error.message : String(error)}`);
       }
       return undefined;
     } finally {
@@ -116,7 +116,7 @@ export function activate(context: vscode.ExtensionContext): void {
     });
     created.onNotification("codeLlama/partialResult", (params: { token?: unknown; markdown?: unknown }) => {
       if (partials.accepts(params?.token) && typeof params.markdown === "string") {
-        panel.update(params.markdown);
+        panel.update(params.markdown, WRITING);
       }
     });
     created.onDidChangeState((event) => {

@@ -4,18 +4,23 @@ import { randomBytes } from "node:crypto";
 import * as vscode from "vscode";
 import { panelPage, renderMarkdown } from "./explanation";
 
+export const WRITING = "Code Llama is writing…";
+
 export class ExplanationPanel {
   private panel: vscode.WebviewPanel | undefined;
   private cancel: vscode.CancellationTokenSource | undefined;
-  private title = "";
 
-  /** Opens (or reuses) the panel for a new answer; closing the panel cancels the request. */
+  /**
+   * Opens (or reuses) the panel with a new, empty page for an answer; closing the panel cancels
+   * the request. Everything after this is a message to that page, so updates arrive in order.
+   */
   begin(title: string): vscode.CancellationToken {
     this.cancel?.cancel();
     this.cancel = new vscode.CancellationTokenSource();
     if (this.panel === undefined) {
       this.panel = vscode.window.createWebviewPanel("codeLlama.explanation", title,
-        { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, { enableScripts: true });
+        { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
+        { enableScripts: true, retainContextWhenHidden: true });
       this.panel.onDidDispose(() => {
         this.panel = undefined;
         this.cancel?.cancel();
@@ -24,23 +29,14 @@ export class ExplanationPanel {
       this.panel.title = title;
       this.panel.reveal(vscode.ViewColumn.Beside, true);
     }
-    this.title = title;
-    this.show("", "Code Llama is writing…");
+    const nonce = randomBytes(16).toString("base64");
+    this.panel.webview.html = panelPage(title, WRITING, "", nonce, this.panel.webview.cspSource);
     return this.cancel.token;
   }
 
-  /** A streamed partial answer: posted to the page, which swaps it in without reloading. */
-  update(markdown: string): void {
-    void this.panel?.webview.postMessage({ html: renderMarkdown(markdown), status: "Code Llama is writing…" });
-  }
-
-  /** The final answer (or an error), as a new page so it shows even if no message got through. */
-  show(markdown: string, status: string): void {
-    if (this.panel !== undefined) {
-      const nonce = randomBytes(16).toString("base64");
-      this.panel.webview.html = panelPage(this.title, status, renderMarkdown(markdown), nonce,
-        this.panel.webview.cspSource);
-    }
+  /** The answer so far (status WRITING), the final answer (status ""), or an error (as status). */
+  update(markdown: string, status: string): void {
+    void this.panel?.webview.postMessage({ html: renderMarkdown(markdown), status });
   }
 
   dispose(): void {
