@@ -24,7 +24,8 @@ end
 
 local function attach(client, buf)
   if native() then
-    return vim.lsp.inline_completion.enable(M.enabled, { bufnr = buf, client_id = client.id })
+    -- Per buffer: nvim 0.12 treats buffers as off until enabled (a client filter alone is not enough).
+    return vim.lsp.inline_completion.enable(M.enabled, { bufnr = buf })
   end
   M.sessions[buf] = inline.attach(buf, client, {
     debounce_ms = M.config.debounce_ms,
@@ -100,7 +101,11 @@ function M.toggle(on)
   end
   M.enabled = on
   if native() then
-    vim.lsp.inline_completion.enable(on)
+    for _, client in ipairs(vim.lsp.get_clients({ name = util.NAME })) do
+      for buf in pairs(client.attached_buffers) do
+        vim.lsp.inline_completion.enable(on, { bufnr = buf })
+      end
+    end
   else
     for _, s in pairs(M.sessions) do
       s:detach()
