@@ -42,6 +42,7 @@ UNIT_CASES = [
     "explain: the float streams the answer; closing it cancels the request",
     "next and previous candidate",
     "help: its tags build and cover every command and option",
+    "with nvim's own inline completion (0.12+) accept and cycle use it",
 ]
 
 

@@ -291,6 +291,27 @@ case("help: its tags build and cover every command and option", function()
   end
 end)
 
+case("with nvim's own inline completion (0.12+) accept and cycle use it", function()
+  local plugin = require("code_llama") -- set up by the case before
+  local calls = {}
+  vim.lsp.inline_completion = { -- stands in for 0.12's module (this nvim is 0.11)
+    get = function() calls[#calls + 1] = { "get" } return true end,
+    select = function(opts) calls[#calls + 1] = { "select", opts.count } end,
+  }
+  local ok, err = pcall(function()
+    eq(plugin.native(), true, "used where it exists")
+    eq(plugin.accept(), true, "accept")
+    eq(plugin.accept("word"), false, "no partial accept there: the key passes through")
+    eq(plugin.cycle(-1), true, "previous")
+    eq(calls, { { "get" }, { "select", -1 } }, "calls")
+    plugin.config.native = false
+    eq(plugin.native(), false, "native = false keeps this plugin's ghost text")
+  end)
+  vim.lsp.inline_completion = nil
+  plugin.config.native = "auto"
+  assert(ok, err)
+end)
+
 t.run(function()
   for _, name in ipairs(order) do
     local ok, err = pcall(cases[name])
