@@ -80,8 +80,8 @@ t.run(function()
     local shown = float()
     return progress_ends > ends_before_ask and shown and not shown.title:find("writing") and shown
   end, 30000)
-  local params = { textDocument = { uri = vim.uri_from_bufnr(source) }, question = args.question,
-                   range = { start = { line = 0, character = 0 }, ["end"] = { line = api.nvim_buf_line_count(source), character = 0 } } }
+  local whole = { start = { line = 0, character = 0 }, ["end"] = { line = api.nvim_buf_line_count(source), character = 0 } }
+  local params = { textDocument = { uri = vim.uri_from_bufnr(source) }, range = whole, question = args.question }
   local direct = vim.lsp.buf_request_sync(source, "codeLlama/explain", params, 20000)
   r.ask_direct = vim.tbl_values(direct)[1].result.markdown
 
