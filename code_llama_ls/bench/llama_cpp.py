@@ -152,30 +152,42 @@ def gguf_env(version: str = VERSION) -> dict[str, str]:
     return env
 
 
-def _plain_llama_view(model_dir: Path, tmp: Path) -> Path:
+def _plain_llama_view(model_dir: Path, tmp: Path, tokenizer_model: Path | None) -> Path:
     """The model folder as the converter should see it: transformers' ``CodeLlamaTokenizer`` adds
     a ``<FILL_ME>`` token of its own (one more than the model's embeddings), so the converter gets
-    the same files under ``LlamaTokenizerFast``."""
+    the same files under ``LlamaTokenizerFast``; with ``tokenizer_model`` (SentencePiece) beside
+    them, the converter takes the vocabulary and its scores from that, as for Meta's releases."""
     view = tmp / "model"
     view.mkdir()
     for item in model_dir.iterdir():
         if item.name != "tokenizer_config.json":
             (view / item.name).symlink_to(item)
+    if tokenizer_model is not None:
+        (view / "tokenizer.model").symlink_to(Path(tokenizer_model).resolve())
     config_path = model_dir / "tokenizer_config.json"
     config = json.loads(config_path.read_text()) if config_path.is_file() else {}
     config["tokenizer_class"] = "LlamaTokenizerFast"
+    # As in a Hugging Face Code Llama repository: the added tokens listed, so that the converter
+    # marks ▁<PRE>/▁<SUF>/▁<MID>/▁<EOT> as control tokens (parsed from text like <s>).
+    added = json.loads((model_dir / "tokenizer.json").read_text()).get("added_tokens", [])
+    config.setdefault("added_tokens_decoder", {
+        str(token["id"]): {"content": token["content"], "special": token.get("special", False)} for token in added})
     (view / "tokenizer_config.json").write_text(json.dumps(config))
     return view
 
 
-def convert_to_gguf(model_dir: Path, version: str = VERSION) -> Path:
+def convert_to_gguf(model_dir: Path, tokenizer_model: Path | None = None, version: str = VERSION) -> Path:
     """Convert a Hugging Face Llama folder to an f32 GGUF (cached beside the build) with
     Code Llama's control tokens set by id: ``▁<EOT>`` as ``eot`` (llama.cpp recognises only
-    ``<EOT>`` or ``_<EOT>`` by text) and ``▁<PRE>``/``▁<SUF>``/``▁<MID>`` as the FIM tokens."""
+    ``<EOT>`` or ``_<EOT>`` by text) and ``▁<PRE>``/``▁<SUF>``/``▁<MID>`` as the FIM tokens.
+
+    ``tokenizer_model``: the SentencePiece model of the same vocabulary, if there is one; without
+    it the vocabulary comes from ``tokenizer.json`` with placeholder scores, and llama.cpp's text
+    tokenization then differs from SentencePiece's (``"    def"`` → ``▁▁▁▁``, ``def``)."""
     from code_llama_ls.prompts.tokenization import InfillTokenizer
 
     model_dir = Path(model_dir).resolve()
-    out = cache_dir(version) / "gguf" / f"{model_dir.name}.gguf"
+    out = cache_dir(version) / "gguf" / f"{model_dir.name}{'-spm' if tokenizer_model else ''}.gguf"
     if out.is_file():
         return out
     fetch_source(version)
@@ -183,7 +195,7 @@ def convert_to_gguf(model_dir: Path, version: str = VERSION) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         plain, final = Path(tmp) / "plain.gguf", Path(tmp) / "final.gguf"
-        _run([sys.executable, str(llama_cpp_dir(version) / "convert_hf_to_gguf.py"), str(_plain_llama_view(model_dir, Path(tmp))),
+        _run([sys.executable, str(llama_cpp_dir(version) / "convert_hf_to_gguf.py"), str(_plain_llama_view(model_dir, Path(tmp), tokenizer_model)),
               "--outfile", str(plain), "--outtype", "f32"], gguf_env(version))
         tokens = {"eot": special.eot, "fim_pre": special.prefix, "fim_suf": special.suffix,
                   "fim_mid": special.middle}
@@ -192,6 +204,16 @@ def convert_to_gguf(model_dir: Path, version: str = VERSION) -> Path:
              gguf_env(version))
         os.replace(final, out)
     return out
+
+
+def tiny_model_gguf(model_dir: Path, version: str = VERSION) -> Path:
+    """A tiny test model's GGUF; with the Code Llama tokenizer replica's SentencePiece model where
+    that is present (the tiny models are built on it then), so the GGUF's vocabulary has real scores."""
+    from code_llama_ls.bench.tiny_model import fixture_tokenizer_dir
+
+    folder = fixture_tokenizer_dir()
+    spm = folder / "tokenizer.model" if folder is not None and (folder / "tokenizer.model").is_file() else None
+    return convert_to_gguf(model_dir, spm, version)
 
 
 def python_server_env(version: str = VERSION) -> dict[str, str]:

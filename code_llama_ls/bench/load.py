@@ -137,7 +137,7 @@ def start_inference_server(kind: str, model_dir: Path, parallel: int, log_path: 
         from code_llama_ls.bench import llama_cpp
 
         llama_cpp.build_llama_server()
-        command = llama_cpp.llama_server_command(llama_cpp.convert_to_gguf(model_dir), port, parallel=parallel)
+        command = llama_cpp.llama_server_command(llama_cpp.tiny_model_gguf(model_dir), port, parallel=parallel)
     else:
         command = [sys.executable, "-m", "code_llama_ls", "model-server", "--model", str(model_dir),
                    "--local-files-only", "--port", str(port)]

@@ -8,6 +8,7 @@ with the reason, except under ``CI``, where it fails.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -43,8 +44,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = START_TIMEOUT_S, uds: str | None = None) -> None:
-    """Poll GET /health until HTTP 200; fail with the end of the process's log if it exits first."""
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = START_TIMEOUT_S, uds: str | None = None,
+                 path: str = "/health") -> None:
+    """Poll GET ``path`` until HTTP 200; fail with the end of the process's log if it exits first."""
     deadline = time.monotonic() + timeout
     transport = httpx.HTTPTransport(uds=uds) if uds else None
     with httpx.Client(transport=transport, timeout=2.0) as client:
@@ -52,7 +54,7 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout: float = START_TIM
             if process.poll() is not None:
                 pytest.fail(f"{process.args[0]} exited with {process.returncode} before serving:\n{log_tail(process)}")
             try:
-                if client.get(f"{url}/health").status_code == 200:
+                if client.get(f"{url}{path}").status_code == 200:
                     return
             except httpx.TransportError:
                 pass
@@ -102,8 +104,9 @@ def llama_server_binary() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_gguf(trained_model, llama_server_binary) -> Path:
-    """The trained tiny model as an f32 GGUF with ``▁<EOT>`` and the FIM tokens set by id."""
-    return llama_cpp.convert_to_gguf(trained_model)
+    """The trained tiny model as an f32 GGUF with ``▁<EOT>`` and the FIM tokens set by id (the
+    vocabulary's scores from the replica's ``tokenizer.model`` where ../shared has it)."""
+    return llama_cpp.tiny_model_gguf(trained_model)
 
 
 @pytest.fixture(scope="session")
@@ -115,6 +118,25 @@ def llama_server(llama_server_binary, tiny_gguf, tmp_path_factory) -> Iterator[s
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, process)
+        yield url
+    finally:
+        stop_group(process)
+
+
+@pytest.fixture(scope="session")
+def llama_cpp_python_server(llama_server_binary, tiny_gguf, tmp_path_factory) -> Iterator[str]:
+    """llama-cpp-python's ``python -m llama_cpp.server``: its Python package from the same sdist on
+    the shared libraries of the llama-server build (one C++ build serves both); its base URL."""
+    missing = [name for name in ("fastapi", "uvicorn", "sse_starlette", "starlette_context", "pydantic_settings",
+                                 "diskcache", "jinja2", "yaml") if importlib.util.find_spec(name) is None]
+    require(not missing, f"llama_cpp.server needs {', '.join(missing)} (the dev extra installs them)")
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama-cpp-python") / "server.log"
+    process = start_process([sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_gguf),
+                             "--host", "127.0.0.1", "--port", str(port)], log, env=llama_cpp.python_server_env())
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process, path="/v1/models")
         yield url
     finally:
         stop_group(process)
