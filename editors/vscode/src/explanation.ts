@@ -55,14 +55,20 @@ export function panelPage(title: string, status: string, body: string, nonce: st
 export class PartialFilter {
   private token: string | undefined;
   private active = false;
+  private generation = 0;
 
-  start(): void {
+  /** A new request: returns its handle for stop(). */
+  start(): number {
     this.token = undefined;
     this.active = true;
+    return ++this.generation;
   }
 
-  stop(): void {
-    this.active = false;
+  /** The request ended; a request that a newer one replaced ends without stopping the newer one. */
+  stop(generation: number): void {
+    if (generation === this.generation) {
+      this.active = false;
+    }
   }
 
   accepts(token: unknown): boolean {

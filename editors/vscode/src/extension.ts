@@ -50,7 +50,7 @@ export function activate(context: vscode.ExtensionContext): void {
 
   async function explain(command: string, args: unknown[]): Promise<unknown> {
     const [uri, range] = args;
-    let question = args[2];
+    let question = command === "codeLlama.ask" ? args[2] : undefined;
     if (command === "codeLlama.ask" && typeof question !== "string") {
       question = await vscode.window.showInputBox({
         title: "Ask Code Llama", prompt: "Your question about the code", ignoreFocusOut: true,
@@ -64,7 +64,7 @@ export function activate(context: vscode.ExtensionContext): void {
       return undefined;
     }
     const token = panel.begin(typeof question === "string" ? `Code Llama: ${question}` : "Code Llama: Explanation");
-    partials.start();
+    const generation = partials.start();
     try {
       const result = await running.sendRequest<{ markdown: string }>(EXPLAIN_REQUEST,
         { textDocument: { uri }, range, question }, token);
@@ -76,7 +76,7 @@ export function activate(context: vscode.ExtensionContext): void {
       }
       return undefined;
     } finally {
-      partials.stop();
+      partials.stop(generation);
     }
   }
 

@@ -21,13 +21,23 @@ test("the page allows only its own nonce's script and escapes the title", () => 
 test("partials are taken from the first explain/ask token of a request only", () => {
   const filter = new PartialFilter();
   assert.equal(filter.accepts("code-llama-explain-1"), false, "nothing is running");
-  filter.start();
+  const first = filter.start();
   assert.equal(filter.accepts("code-llama-docstring-9"), false);
   assert.equal(filter.accepts("code-llama-explain-1"), true);
   assert.equal(filter.accepts("code-llama-ask-2"), false);
   assert.equal(filter.accepts("code-llama-explain-1"), true);
-  filter.stop();
+  filter.stop(first);
   assert.equal(filter.accepts("code-llama-explain-1"), false);
   filter.start();
   assert.equal(filter.accepts("code-llama-ask-2"), true);
+});
+
+test("a replaced request ending late does not stop the partials of the one that replaced it", () => {
+  const filter = new PartialFilter();
+  const replaced = filter.start();
+  const current = filter.start();
+  filter.stop(replaced);
+  assert.equal(filter.accepts("code-llama-explain-3"), true);
+  filter.stop(current);
+  assert.equal(filter.accepts("code-llama-explain-3"), false);
 });
