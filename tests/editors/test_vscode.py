@@ -230,3 +230,5 @@ def test_vscode_ghost_text_tab_explain_panel_and_docstring(code_server):
     assert report["explanationText"].strip() == EXPLAIN.answer.replace("`", ""), context
     # The edit came through workspace/applyEdit into the editor (one docstring, at the body's indentation).
     assert report["docstringFile"] == f'def add(a, b):\n    """{DOCSTRING.answer}"""\n    return a + b\n', context
+    assert report["statusOff"].startswith("Code Llama: ready") and report["statusOff"].endswith(
+        "; inline completions off"), context

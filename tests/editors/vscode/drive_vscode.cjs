@@ -1,7 +1,8 @@
 // Drives code-server's workbench in headless Chromium the way a user would: opens a file from
 // the Explorer, types, waits for ghost text, accepts it with Tab and saves; then selects a file,
 // runs "Code Llama: Explain" from the command palette and reads the panel, and runs "Code Llama:
-// Generate Docstring" with the cursor in a function and saves. Writes what it saw
+// Generate Docstring" with the cursor in a function and saves; last, turns inline completions off
+// from the status-bar item's menu. Writes what it saw
 // as JSON (the pytest test asserts on it) and screenshots into the artifact folder.
 // Usage: node drive_vscode.cjs CONFIG_JSON   (PLAYWRIGHT_CORE: the playwright-core folder)
 "use strict";
@@ -129,6 +130,13 @@ async function explanationText(page, timeoutMs) {
     await page.locator(`.tab.active.dirty[aria-label^="${cfg.explain.file}"]`).waitFor({ timeout: 60_000 });
     await page.keyboard.press("Control+S");
     report.docstringFile = await waitForFile(explained, source, 15_000);
+
+    log("click the status-bar item and turn inline completions off");
+    await page.locator('.statusbar [aria-label^="Code Llama:"]').first().click();
+    await page.locator(".quick-input-list .monaco-list-row", { hasText: "Turn inline completions off" }).first().click();
+    const off = page.locator('.statusbar [aria-label$="; inline completions off"]').first();
+    await off.waitFor({ timeout: 15_000 });
+    report.statusOff = await off.getAttribute("aria-label");
     log("done");
   } catch (error) {
     report.error = String(error && error.stack || error);
