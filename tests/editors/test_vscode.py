@@ -42,7 +42,8 @@ DOCSTRING = next(ex for ex in INSTRUCT_EXAMPLES if ex.kind == "docstring" and ex
 def _require(*tools: str) -> None:
     missing = [tool for tool in tools if shutil.which(tool) is None and not Path(tool).is_file()]
     if missing:
-        reason = f"the VS Code tests need {', '.join(missing)} (apt-get install -y chromium libkrb5-dev; npm)"
+        reason = (f"the VS Code tests need {' and '.join(missing)} "
+                  "(Node.js with npm; apt-get install -y chromium libkrb5-dev)")
         if os.environ.get("CI", "").lower() not in ("", "0", "false"):
             pytest.fail(f"{reason}; under CI a missing prerequisite is a failure")
         pytest.skip(reason)
