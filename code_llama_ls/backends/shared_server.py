@@ -40,6 +40,7 @@ from code_llama_ls.settings import Settings
 START_TIMEOUT_S = 600.0
 """How long a start may take, model load included (a 7B model from a cold disk)."""
 POLL_S = 0.1
+MAX_SOCKET_PATH = 100  # bytes; sun_path holds 108 on Linux, 104 on macOS
 
 
 def runtime_dir() -> Path:
@@ -138,6 +139,9 @@ class SharedModelServerBackend:
         self.tokenizer = tokenizer
         self.folder = runtime_dir()
         self.socket = self.folder / f"model-{server_key(settings)}.sock"
+        if len(os.fsencode(self.socket)) > MAX_SOCKET_PATH:
+            raise BackendError(f"the shared model server's socket path {self.socket} is too long for a Unix "
+                               "socket; set XDG_RUNTIME_DIR to a shorter folder")
         options = RemoteOptions(url=f"unix://{self.socket}", model=settings.model,
                                 timeout_s=settings.request_timeout_s, max_retries=settings.max_retries,
                                 prompt_format="token_ids", log_prompts=settings.log_prompts)

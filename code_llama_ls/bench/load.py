@@ -57,6 +57,10 @@ class Window:
         def _show(params) -> None:
             self.messages.append(params.message)
 
+        @self.client.feature("window/logMessage")
+        def _log(params) -> None:
+            self.messages.append(params.message)
+
     async def start(self, timeout: float = START_TIMEOUT_S) -> dict:
         """Start and initialize the server; the first ``ready`` or ``error`` status."""
         from lsprotocol import types

@@ -9,7 +9,7 @@ import re
 
 import httpx
 import pytest
-from conftest import require
+from remote_servers import require
 from recording_proxy import RecordingProxy
 
 from code_llama_ls.backends.remote_prompt import control_ids, piece_text, prompt_text

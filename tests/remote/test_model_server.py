@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port, start_process, stop_group, wait_healthy
+from remote_servers import free_port, start_process, stop_group, wait_healthy
 from tokenizers import Tokenizer
 
 from code_llama_ls.bench.tiny_model import KNOWN_EXAMPLES

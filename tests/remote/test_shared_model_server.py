@@ -6,16 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from code_llama_ls.bench.load import Window, end_of
 from code_llama_ls.bench.tiny_model import KNOWN_EXAMPLES
 
 EXAMPLE = KNOWN_EXAMPLES[1]  # the method body between two methods: one line
 IDLE_S = 2
+
+
+@pytest.fixture
+def runtime():
+    """A short private folder for XDG_RUNTIME_DIR (Unix socket paths are limited to ~100 bytes)."""
+    folder = Path(tempfile.mkdtemp(prefix="cll-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def running(pid: int) -> bool:
@@ -38,9 +49,7 @@ def model_server_pids(socket: Path) -> list[int]:
     return pids
 
 
-async def test_two_windows_share_one_model_server(trained_model, tmp_path):
-    runtime = tmp_path / "run"
-    runtime.mkdir(mode=0o700)
+async def test_two_windows_share_one_model_server(trained_model, runtime):
     env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime)}
     options = {"model": str(trained_model), "localFilesOnly": True, "sharedModelServer": True,
                "sharedModelServerIdleS": IDLE_S, "contextEnabled": False, "debounceMs": 0, "maxNewTokens": 32}
@@ -73,9 +82,7 @@ async def test_two_windows_share_one_model_server(trained_model, tmp_path):
     assert not socket.exists()
 
 
-async def test_a_window_restarts_a_model_server_that_went_away(trained_model, tmp_path):
-    runtime = tmp_path / "run"
-    runtime.mkdir(mode=0o700)
+async def test_a_window_restarts_a_model_server_that_went_away(trained_model, runtime):
     options = {"model": str(trained_model), "localFilesOnly": True, "sharedModelServer": True,
                "contextEnabled": False, "debounceMs": 0, "maxNewTokens": 32}
     window = Window(options, {**os.environ, "XDG_RUNTIME_DIR": str(runtime)})
