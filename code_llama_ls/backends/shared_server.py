@@ -93,26 +93,27 @@ def ensure_server(settings: Settings, folder: Path, idle_s: float) -> tuple[dict
     socket, log_path = folder / f"model-{key}.sock", folder / f"model-{key}.log"
     with open(folder / f"model-{key}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        found = _health(socket)
-        if found is not None and found[0] == 200:
-            return found[1], None
-        with open(log_path, "ab") as log:
-            process = subprocess.Popen(model_server_command(settings, socket, idle_s), stdin=subprocess.DEVNULL,
-                                       stdout=log, stderr=log, start_new_session=True)
+        process: subprocess.Popen | None = None
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
-            if process.poll() is not None:
-                tail = log_path.read_text(errors="replace").splitlines()[-5:]
-                raise BackendError(f"the shared model server exited with code {process.returncode} while "
-                                   f"starting: {' / '.join(tail)} (log: {log_path})")
             found = _health(socket)
             if found is not None and found[0] == 200:
                 return found[1], process
             if found is not None and found[1].get("status") == "error":
-                process.terminate()
+                if process is not None:
+                    process.terminate()
                 raise BackendError(f"the shared model server could not load the model: {found[1].get('message')}")
+            if found is None and process is None:  # nobody listens: start it (a loading one is waited for)
+                with open(log_path, "ab") as log:
+                    process = subprocess.Popen(model_server_command(settings, socket, idle_s), stdin=subprocess.DEVNULL,
+                                               stdout=log, stderr=log, start_new_session=True)
+            if process is not None and process.poll() is not None:
+                tail = log_path.read_text(errors="replace").splitlines()[-5:]
+                raise BackendError(f"the shared model server exited with code {process.returncode} while "
+                                   f"starting: {' / '.join(tail)} (log: {log_path})")
             time.sleep(POLL_S)
-        process.terminate()
+        if process is not None:
+            process.terminate()
         raise BackendError(f"the shared model server did not become ready in {START_TIMEOUT_S:g} s (log: {log_path})")
 
 
