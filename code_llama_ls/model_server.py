@@ -339,10 +339,10 @@ class ModelServer:
             if params.stream:
                 await self._stream(head, params, cancel, writer)
             else:
-                text, finish, tokens = "", None, 0
-                async for piece, finish, tokens in self._generate(params, cancel):
+                text, finish, counts = "", None, Counts()
+                async for piece, finish in self._generate(params, cancel, counts):
                     text += piece
-                await send_json(writer, 200, _object(head, text, finish, params, tokens, usage=True))
+                await send_json(writer, 200, _object(head, text, finish, params, counts))
         finally:
             cancel.cancel()  # also when writing failed (the client went away): the generation stops
             watcher.cancel()
@@ -352,48 +352,57 @@ class ModelServer:
                       writer: asyncio.StreamWriter) -> None:
         out = ChunkedWriter(writer)
         await out.start()
-        tokens = 0
+        counts = Counts()
         try:
-            async for piece, finish, tokens in self._generate(params, cancel):
+            async for piece, finish in self._generate(params, cancel, counts):
                 if piece or finish:
-                    await out.event(json.dumps(_object(head, piece, finish, params, tokens), ensure_ascii=False))
+                    await out.event(json.dumps(_object(head, piece, finish, params), ensure_ascii=False))
         except HttpError as exc:  # the status line is sent: report in the stream, as vLLM does
             await out.event(json.dumps(error_body(str(exc), exc.kind)))
         if params.include_usage:
-            usage = _object(head, "", None, params, tokens, usage=True)
+            usage = _object(head, "", None, params, counts)
             usage["choices"] = []
             await out.event(json.dumps(usage))
         await out.event("[DONE]")
         await out.end()
 
-    async def _generate(self, params: CompletionParams, cancel: CancelToken):
-        """(text, finish_reason or None, completion tokens) per generated piece; the last has the reason."""
+    async def _generate(self, params: CompletionParams, cancel: CancelToken, counts: Counts):
+        """(text, finish_reason or None) per generated piece, the last with the reason; ``counts`` kept up."""
         cutter = StopCutter(params.stops)
         request = GenerationRequest(params.prompt_ids, params.max_tokens, params.temperature, params.stop_ids)
         try:
             async with contextlib.aclosing(self.backend.stream(request, cancel)) as chunks:
                 async for chunk in chunks:
+                    counts.completion_tokens = chunk.tokens or counts.completion_tokens
+                    counts.cached_tokens = chunk.reused_tokens or counts.cached_tokens
                     text = cutter.feed(chunk.text)
                     if cutter.stopped:
-                        yield text, "stop", chunk.tokens
+                        yield text, "stop"
                         return
                     if chunk.stop_reason is None:
-                        yield text, None, chunk.tokens
+                        yield text, None
                         continue
-                    finish = "length" if chunk.stop_reason == "max_tokens" else "stop"
-                    yield text + cutter.flush(), finish, chunk.tokens
+                    yield text + cutter.flush(), "length" if chunk.stop_reason == "max_tokens" else "stop"
                     return
         except BackendError as exc:
             raise HttpError(500, str(exc), "server_error") from exc
 
 
-def _object(head: dict, text: str, finish: str | None, params: CompletionParams, tokens: int,
-            usage: bool = False) -> dict:
-    """A ``text_completion`` object (or stream chunk); ``head`` is the same for all of one request."""
+@dataclass
+class Counts:
+    completion_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens served from the prefix KV cache
+
+
+def _object(head: dict, text: str, finish: str | None, params: CompletionParams, counts: Counts | None = None) -> dict:
+    """A ``text_completion`` object (or stream chunk; with ``counts``, its usage); ``head`` is the
+    same for all of one request."""
     obj: dict[str, Any] = {**head, "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish}]}
-    if usage:
+    if counts is not None:
         prompt = len(params.prompt_ids)
-        obj["usage"] = {"prompt_tokens": prompt, "completion_tokens": tokens, "total_tokens": prompt + tokens}
+        obj["usage"] = {"prompt_tokens": prompt, "completion_tokens": counts.completion_tokens,
+                        "total_tokens": prompt + counts.completion_tokens,
+                        "prompt_tokens_details": {"cached_tokens": counts.cached_tokens}}
     return obj
 
 

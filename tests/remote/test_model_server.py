@@ -60,8 +60,21 @@ def test_token_ids_give_the_known_completion(server, tokenizer, example):
     assert reply["object"] == "text_completion"
     assert reply["choices"][0]["text"] == example.middle
     assert reply["choices"][0]["finish_reason"] == "stop"
-    assert reply["usage"] == {"prompt_tokens": len(ids), "completion_tokens": len(tokenizer.encode_infilling(example.middle)),
-                              "total_tokens": len(ids) + len(tokenizer.encode_infilling(example.middle))}
+    generated = len(tokenizer.encode_infilling(example.middle))
+    assert {k: reply["usage"][k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")} == {
+        "prompt_tokens": len(ids), "completion_tokens": generated, "total_tokens": len(ids) + generated}
+
+
+def test_a_repeated_prompt_prefix_is_served_from_the_kv_cache(server, tokenizer):
+    """The backend's prefix KV cache: a request that extends the last one's prompt reuses it."""
+    example = KNOWN_EXAMPLES[3]
+    first = assemble(tokenizer, example.prefix, example.suffix, "spm")
+    body = {"prompt": first, "max_tokens": 32, "temperature": 0}
+    server.post("/v1/completions", json=body)
+    typed = first + tokenizer.encode_infilling("for")  # the user typed the start of the answer
+    again = server.post("/v1/completions", json={**body, "prompt": typed}).json()
+    assert again["usage"]["prompt_tokens_details"]["cached_tokens"] >= len(first)
+    assert again["choices"][0]["text"] == example.middle[len("for"):]
 
 
 def test_stream_sends_openai_chunks_then_usage_and_done(server, tokenizer):
