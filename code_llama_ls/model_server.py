@@ -305,7 +305,7 @@ class ModelServer:
 
     async def _models(self, request: HttpRequest, reader, writer) -> None:
         if not self.ready:
-            raise HttpError(503, "the model is loading", "unavailable")
+            raise HttpError(503, self.backend.status().message or "the model is loading", "unavailable")
         await send_json(writer, 200, {"object": "list", "data": [
             {"id": self.served_name, "object": "model", "created": int(self.started), "owned_by": "code-llama-ls"}]})
 
