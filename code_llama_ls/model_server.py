@@ -428,7 +428,7 @@ def add_arguments(commands: Any) -> None:
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port (default: %(default)s)")
     parser.add_argument("--socket", type=Path, help="listen on this Unix socket instead of host:port")
     parser.add_argument("--idle-timeout", type=float, default=600.0,
-                        help="exit after this many seconds without requests or leases (default: %(default)s)")
+                        help="exit after this many seconds without requests or leases; 0: never (default: %(default)s)")
 
 
 async def serve(args: argparse.Namespace) -> int:
@@ -460,7 +460,7 @@ async def serve(args: argparse.Namespace) -> int:
     stop = asyncio.get_running_loop().create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
-    idle = asyncio.ensure_future(server.wait_idle())
+    idle = asyncio.ensure_future(server.wait_idle()) if args.idle_timeout > 0 else asyncio.get_running_loop().create_future()
     await asyncio.wait({idle, stop}, return_when=asyncio.FIRST_COMPLETED)
     idle.cancel()
     listener.close()
