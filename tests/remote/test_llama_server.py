@@ -97,3 +97,24 @@ async def test_explain_end_to_end_through_llama_server(llama_server, trained_mod
         await window.stop()
         await proxy.stop()
 
+
+
+async def test_llamacpp_backend_infills_through_llama_server(llama_server, trained_model, tmp_path):
+    """``backend: llamacpp``: ``/infill`` with the document's texts (llama.cpp lays out and tokenizes
+    the prompt itself, so it is not token-exact); the answers come back through the language server."""
+    proxy = RecordingProxy(llama_server)
+    window = Window({**lsp_options(trained_model, await proxy.start()), "backend": "llamacpp"})
+    try:
+        assert (await window.start())["state"] == "ready"
+        shown = []
+        for index, example in enumerate(KNOWN_EXAMPLES):
+            uri = (tmp_path / f"example{index}.py").as_uri()
+            window.open(uri, example.prefix + example.suffix)
+            shown.append(await window.complete(uri, *end_of(example.prefix)))
+            body = proxy.bodies("/infill")[-1]
+            assert (body["input_prefix"], body["input_suffix"]) == (example.prefix, example.suffix)
+        assert shown[0] == [KNOWN_EXAMPLES[0].middle]
+        assert not [m for m in window.messages if "inference server" in m], window.messages
+    finally:
+        await window.stop()
+        await proxy.stop()
