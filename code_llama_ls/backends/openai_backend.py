@@ -4,7 +4,7 @@
 The prompt goes as **token ids** where the server takes them (vLLM, llama.cpp, the model server),
 so the model sees exactly the in-process prompt; otherwise as text (``remote_prompt.prompt_text``).
 ``promptFormat: auto`` tries ids on a URL's first request and, when the server refuses them with
-HTTP 400/422, sends text from then on (remembered per URL for the process's life).
+HTTP 400/422 (or llama-cpp-python's 500 about a string prompt), sends text from then on (remembered per URL for the process's life).
 
 Stop: ``stop_token_ids`` (vLLM) and the stop tokens' text as ``stop`` strings (servers that stop
 on text), and the text is cut client-side at the first stop string as well. Instruct requests
@@ -38,6 +38,13 @@ _FORMATS: dict[tuple[str, str | None], str] = {}
 """What ``promptFormat: auto`` learned per server: ``token_ids`` or ``text``."""
 REJECTED_PROMPT_STATUS = (400, 422)
 """A server that cannot take token ids refuses the request with one of these (llama-cpp-python: 422)."""
+_STRING_PROMPT_ONLY = "valid string"
+"""llama-cpp-python with a newer FastAPI leaks its prompt validation error as HTTP 500 ("Input
+should be a valid string"): that 500, and no other, is a refusal of token ids too."""
+
+
+def _refuses_token_ids(exc: HttpStatusError) -> bool:
+    return exc.status in REJECTED_PROMPT_STATUS or (exc.status == 500 and _STRING_PROMPT_ONLY in exc.detail)
 MAX_STOP_STRINGS = 4  # OpenAI's limit; vLLM and llama.cpp take more
 READY_POLL_S = 0.5
 
@@ -149,7 +156,7 @@ class OpenAICompletionsBackend(RemoteBackend):
         try:
             response = await remote.open_stream("/v1/completions", body, cancel)
         except HttpStatusError as exc:
-            if known is not None or exc.status not in REJECTED_PROMPT_STATUS:
+            if known is not None or not _refuses_token_ids(exc):
                 raise
             log.info("%s refused a token-id prompt (HTTP %d); trying text (promptFormat: auto)",
                      remote.endpoint.shown, exc.status)

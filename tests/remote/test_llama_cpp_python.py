@@ -55,7 +55,7 @@ def test_text_prompts_are_read_with_a_dummy_prefix_after_every_control_token(lla
 
 def test_token_id_prompts_are_refused(llama_cpp_python_server, tokenizer):
     """422 from FastAPI's validation; 500 where llama-cpp-python's own error handler wraps that
-    (FastAPI 0.165 here), which ``promptFormat: auto`` does not read as a refusal: set ``text``."""
+    (FastAPI 0.165 here); ``promptFormat: auto`` reads both as a refusal of token ids."""
     refused = httpx.post(f"{llama_cpp_python_server}/v1/completions", timeout=30, json={
         "prompt": assemble(tokenizer, ADD.prefix, ADD.suffix, "psm"), "max_tokens": 8})
     assert refused.status_code in (422, 500)
@@ -65,13 +65,14 @@ def test_token_id_prompts_are_refused(llama_cpp_python_server, tokenizer):
 async def test_inline_completion_on_the_text_path(llama_cpp_python_server, trained_model, tokenizer):
     proxy = RecordingProxy(llama_cpp_python_server)
     window = Window({"model": str(trained_model), "localFilesOnly": True, "backend": "openai",
-                     "url": await proxy.start(), "promptFormat": "text", "contextEnabled": False, "debounceMs": 0,
+                     "url": await proxy.start(), "promptFormat": "auto", "contextEnabled": False, "debounceMs": 0,
                      "maxNewTokens": 32})
     try:
         assert (await window.start())["state"] == "ready"
         window.open("file:///w/add.py", ADD.prefix + ADD.suffix)
         shown = await window.complete("file:///w/add.py", *end_of(ADD.prefix))
-        (body,) = proxy.bodies("/v1/completions")
+        ids_tried, body = proxy.bodies("/v1/completions")  # auto: ids first, refused, then text
+        assert ids_tried["prompt"] == assemble(tokenizer, ADD.prefix, ADD.suffix, "psm")
         assert body["prompt"] == prompt_text(tokenizer, assemble(tokenizer, ADD.prefix, ADD.suffix, "psm"))
         # Inexact (see above), yet on this prompt the tiny model still gives its trained answer.
         assert shown == [ADD.middle]
