@@ -207,7 +207,7 @@ def test_vscode_ghost_text_tab_explain_panel_and_docstring(code_server):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     report_path = ARTIFACTS / "report.json"
     for stale in [report_path, *ARTIFACTS.glob("vscode-*.png")]:
-        stale.unlink()
+        stale.unlink(missing_ok=True)
     config = {
         "url": code_server["url"], "workspace": str(code_server["workspace"]), "chromium": CHROMIUM,
         "artifacts": str(ARTIFACTS), "report": str(report_path),
