@@ -124,6 +124,9 @@ def _user_settings(model: Path) -> dict:
         "editor.quickSuggestions": {"other": "off", "comments": "off", "strings": "off"},
         "editor.suggestOnTriggerCharacters": False,
         "files.autoSave": "off",
+        # This interpreter's server (this checkout's). Not PATH: code-server's extension host takes
+        # PATH from a login shell, whose profile may drop a venv's bin folder.
+        "codeLlama.server.pythonPath": sys.executable,
         "codeLlama.model": str(model),
         "codeLlama.device": "cpu",
         "codeLlama.maxNewTokens": 32,
@@ -156,8 +159,6 @@ def code_server(code_server_env, vsix, trained_model, tmp_path):
     config.write_text("auth: none\ncert: false\n")
     env = {**code_server_env["env"], "XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "data"),
            "XDG_CACHE_HOME": str(home / "cache")}
-    # The extension finds code-llama-ls on PATH, as for a user: this interpreter's (this checkout's).
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     common = ["--user-data-dir", str(user_data), "--extensions-dir", str(extensions), "--config", str(config)]
     binary = code_server_env["CODE_SERVER"]
     _run([binary, *common, "--install-extension", str(vsix)], tmp_path, env, timeout=120)
