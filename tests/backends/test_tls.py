@@ -14,7 +14,7 @@ from loopback import openai_models
 from code_llama_ls.backends.base import BackendError
 from code_llama_ls.backends.openai_backend import OpenAICompletionsBackend
 
-x509 = pytest.importorskip("cryptography.x509", reason="cryptography makes the test CA")
+x509 = pytest.importorskip("cryptography.x509", reason="cryptography (the dev extra) makes the test CA")
 
 
 def make_ca_and_server(folder):
