@@ -85,6 +85,9 @@ ProgressCallback = Callable[[str, int | None], None]
 
 class Backend(Protocol):
     name: str
+    supports_healing: bool
+    """Whether ``GenerationRequest.heal_text`` is honoured (the first tokens constrained to it);
+    the completion engine sends the other backends prompts unhealed."""
 
     def status(self) -> BackendStatus: ...
 

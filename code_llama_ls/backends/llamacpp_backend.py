@@ -12,8 +12,8 @@ from __future__ import annotations
 import httpx
 
 from code_llama_ls.backends.base import BackendError, CancelToken, GenerationRequest, StopReason
-from code_llama_ls.backends.http import Remote, parse_json_line, sse_data
-from code_llama_ls.backends.openai_backend import OpenAICompletionsBackend, stream_error
+from code_llama_ls.backends.http import Remote, sse_data
+from code_llama_ls.backends.openai_backend import OpenAICompletionsBackend, stream_object
 from code_llama_ls.backends.remote import Event, Parser
 from code_llama_ls.backends.remote_prompt import stop_strings
 
@@ -59,11 +59,7 @@ class LlamaCppBackend(OpenAICompletionsBackend):
             data = sse_data(line)
             if data is None:
                 return None
-            obj = parse_json_line(data, "infill")
-            if not isinstance(obj, dict):
-                raise BackendError(f"malformed infill stream: expected a JSON object, got {type(obj).__name__}")
-            if obj.get("error") is not None:
-                raise stream_error(obj, "infill", log_prompts)
+            obj = stream_object(data, "infill", log_prompts)
             text = obj.get("content") or ""
             if not isinstance(text, str):
                 raise BackendError(f"malformed infill stream: content is {type(text).__name__}, not a string")

@@ -13,8 +13,8 @@ import logging
 import httpx
 
 from code_llama_ls.backends.base import BackendError, CancelToken, GenerationRequest, StopReason
-from code_llama_ls.backends.http import Remote, parse_json_line
-from code_llama_ls.backends.openai_backend import stream_error
+from code_llama_ls.backends.http import Remote
+from code_llama_ls.backends.openai_backend import stream_object
 from code_llama_ls.backends.remote import Event, Parser, RemoteBackend
 from code_llama_ls.backends.remote_prompt import prompt_text, stop_strings
 
@@ -70,11 +70,7 @@ class OllamaBackend(RemoteBackend):
         def parse(line: str) -> Event | None:
             if not line.strip():
                 return None
-            obj = parse_json_line(line, what)
-            if not isinstance(obj, dict):
-                raise BackendError(f"malformed {what} stream: expected a JSON object, got {type(obj).__name__}")
-            if obj.get("error") is not None:
-                raise stream_error(obj, what, log_prompts)
+            obj = stream_object(line, what, log_prompts)
             if kind == "chat":
                 message = obj.get("message") or {}
                 text = message.get("content") or "" if isinstance(message, dict) else ""

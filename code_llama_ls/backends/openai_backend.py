@@ -55,12 +55,19 @@ def finish_reason(value) -> StopReason | None:
     return "max_tokens" if value == "length" else "eot"
 
 
-def stream_error(obj: dict, what: str, log_prompts: bool) -> BackendError:
-    import json
+def stream_object(payload: str, what: str, log_prompts: bool) -> dict:
+    """One JSON object of a ``what`` stream; a malformed one, or one that reports the server's
+    error, is a BackendError."""
+    obj = parse_json_line(payload, what)
+    if not isinstance(obj, dict):
+        raise BackendError(f"malformed {what} stream: expected a JSON object, got {type(obj).__name__}")
+    if obj.get("error") is not None:
+        import json
 
-    detail = error_detail(json.dumps(obj).encode(), log_prompts)
-    return BackendError(f"the inference server reported an error in the {what} stream"
-                        f"{': ' + detail if detail else ''}")
+        detail = error_detail(json.dumps(obj).encode(), log_prompts)
+        raise BackendError(f"the inference server reported an error in the {what} stream"
+                           f"{': ' + detail if detail else ''}")
+    return obj
 
 
 class OpenAICompletionsBackend(RemoteBackend):
@@ -180,11 +187,7 @@ class OpenAICompletionsBackend(RemoteBackend):
                 return None  # blank separator, ": comment", "event:" or "id:" lines
             if data.strip() == "[DONE]":
                 return Event(done=True)
-            obj = parse_json_line(data, kind)
-            if not isinstance(obj, dict):
-                raise BackendError(f"malformed {kind} stream: expected a JSON object, got {type(obj).__name__}")
-            if obj.get("error") is not None:
-                raise stream_error(obj, kind, log_prompts)
+            obj = stream_object(data, kind, log_prompts)
             choices = obj.get("choices") or []
             text, finish = "", None
             if choices and isinstance(choices[0], dict):

@@ -81,6 +81,7 @@ DEFAULT_KV_CACHE_BYTES = 1024 * 2**20
 
 class TransformersBackend:
     name = "transformers"
+    supports_healing = True
 
     def __init__(
         self,

@@ -29,7 +29,6 @@ import asyncio
 import json
 import random
 import re
-import sys
 import sysconfig
 import time
 from dataclasses import dataclass, field
@@ -120,46 +119,21 @@ def state_text(function: Function, typed: int) -> tuple[str, int]:
 
 
 async def replay_ours(model_dir: Path, trace: Trace, extra: dict) -> dict:
-    from lsprotocol import types
-    from pygls.lsp.client import LanguageClient
-
-    client = LanguageClient("bench-replay", "1")
-    ready = asyncio.get_running_loop().create_future()
-
-    @client.feature("codeLlama/status")
-    def _status(params) -> None:
-        state = params.get("state") if isinstance(params, dict) else getattr(params, "state", None)
-        if state in ("ready", "error") and not ready.done():
-            ready.set_result(state)
-
-    await client.start_io(sys.executable, "-m", "code_llama_ls", "--stdio")
-    try:
-        return await _drive(client, model_dir, trace, extra, ready)
-    finally:
-        process = client._server
-        if process is not None and process.returncode is None:
-            try:
-                await asyncio.wait_for(process.wait(), 5)
-            except asyncio.TimeoutError:
-                process.kill()
-                await process.wait()
-        await client.stop()
-
-
-async def _drive(client, model_dir: Path, trace: Trace, extra: dict, ready) -> dict:
-    from lsprotocol import types
+    from code_llama_ls.bench.lsp_window import Window
 
     options = {"model": str(model_dir), "localFilesOnly": True, "maxNewTokens": MAX_NEW_TOKENS,
                "maxContextTokens": CONTEXT_TOKENS, "contextEnabled": False, "device": "cpu", **extra}
-    await client.initialize_async(types.InitializeParams(
-        capabilities=types.ClientCapabilities(
-            general=types.GeneralClientCapabilities(position_encodings=[types.PositionEncodingKind.Utf16]),
-            text_document=types.TextDocumentClientCapabilities(
-                inline_completion=types.InlineCompletionClientCapabilities())),
-        initialization_options=options))
-    client.initialized(types.InitializedParams())
-    if await asyncio.wait_for(ready, 120) != "ready":
-        raise SystemExit(f"bench replay: the server could not load {model_dir}")
+    window = Window(options)
+    try:
+        if (await window.start(120))["state"] != "ready":
+            raise SystemExit(f"bench replay: the server could not load {model_dir}")
+        return await _drive(window.client, trace)
+    finally:
+        await window.stop()
+
+
+async def _drive(client, trace: Trace) -> dict:
+    from lsprotocol import types
 
     # Warm-up outside the trace (first-call costs: allocator, vocabulary pieces).
     warm_uri = "file:///bench/warmup.py"
@@ -229,8 +203,6 @@ async def _drive(client, model_dir: Path, trace: Trace, extra: dict, ready) -> d
     stats = await client.protocol.send_request_async("codeLlama/engineStats", {})
     events = stats["events"] if isinstance(stats, dict) else stats.events
     events = [_plain(e) for e in events]
-    await client.shutdown_async(None)
-    client.exit(None)
     return {"results": results, "events": events}
 
 

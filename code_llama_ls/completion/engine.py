@@ -219,7 +219,7 @@ class CompletionEngine:
         prompt = build_prompt(document, offset, runtime.tokenizer, settings, runtime.backend.device_type,
                               self.context, automatic)
         tokenizer = runtime.tokenizer
-        heals = settings.token_healing and getattr(runtime.backend, "supports_healing", True)
+        heals = settings.token_healing and runtime.backend.supports_healing
         pieces = piece_texts(tokenizer) if heals else None
         ids, heal_text = heal(prompt, pieces) if pieces is not None else (prompt.ids, "")
         greedy = settings.temperature <= 0

@@ -15,6 +15,7 @@ class ScriptedBackend:
     """Streams ``answer`` in small chunks; records the requests; can fail or wait to be cancelled."""
 
     name = "scripted"
+    supports_healing = True
 
     def __init__(self, answer: str = "", *, fail: str | None = None, chunk: int = 4, delay: float = 0.0) -> None:
         self.answer, self.fail, self.chunk, self.delay = answer, fail, chunk, delay

@@ -47,6 +47,13 @@ def scripted(pieces, finish="stop", delay=0.0):
     return handler
 
 
+async def endless_stream(request, reply):
+    """"x" chunks until the client disconnects."""
+    if await openai_models(request, reply):
+        return
+    await reply.stream_until_disconnect(sse(completion_chunk("x")))
+
+
 async def connected(url, tokenizer, **changes) -> OpenAICompletionsBackend:
     backend = OpenAICompletionsBackend(options(url, **changes), tokenizer)
     await backend.load(lambda message, pct: None)
@@ -128,12 +135,7 @@ async def test_a_held_back_partial_stop_string_is_shown_when_it_is_not_one(serve
 
 
 async def test_cancel_closes_the_stream_and_the_server_sees_it(serve, tokenizer):
-    async def endless(request, reply):
-        if await openai_models(request, reply):
-            return
-        await reply.stream_until_disconnect(sse(completion_chunk("x")))
-
-    server = await serve(endless)
+    server = await serve(endless_stream)
     backend = await connected(server.url, tokenizer)
     try:
         chunks = await asyncio.wait_for(collect(backend, fim_request(tokenizer, 1000),
@@ -234,12 +236,7 @@ async def test_a_cancelled_lsp_request_closes_the_servers_stream(serve, tokenize
     from code_llama_ls.documents import Document
     from code_llama_ls.settings import Settings
 
-    async def endless(request, reply):
-        if await openai_models(request, reply):
-            return
-        await reply.stream_until_disconnect(sse(completion_chunk("x")))
-
-    server = await serve(endless)
+    server = await serve(endless_stream)
     backend = await connected(server.url, tokenizer)
     runtime = Runtime(tokenizer, backend)
 
