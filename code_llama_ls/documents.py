@@ -2,7 +2,9 @@
 
 Positions arrive in the negotiated LSP position encoding (UTF-16 by default); internally a
 position is an offset into the Python string (code points). Line breaks are those of LSP:
-``\\n``, ``\\r\\n`` and ``\\r``. Each incremental change edits the tree-sitter tree; the tree is
+``\\n``, ``\\r\\n`` and ``\\r``. A column past the end of its line means the line's end (before
+its line break), as the spec says; a column inside a character (between the two UTF-16 units of a
+surrogate pair, or among the UTF-8 bytes of one character) means the start of that character. Each incremental change edits the tree-sitter tree; the tree is
 reparsed (incrementally) when it is next used, so a burst of keystrokes costs one parse, not one
 per keystroke (a reparse of a 200,000-line Python file takes about a second).
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from typing import Literal
 
 from tree_sitter import Parser, Point, Tree
 
@@ -36,12 +39,32 @@ class Position:
     character: int
 
 
-def _units(char: str, encoding: str) -> int:
+Encoding = Literal["utf-8", "utf-16", "utf-32"]
+ENCODINGS: tuple[Encoding, ...] = ("utf-8", "utf-16", "utf-32")
+
+
+def position_encoding(negotiated: object) -> Encoding:
+    """The negotiated position encoding as a plain name (LSP's default, UTF-16, when there is none).
+
+    pygls hands over either a ``PositionEncodingKind`` member, whose ``str()`` is
+    ``"PositionEncodingKind.Utf16"``, or the client's own string: compare values, never ``str()``.
+    """
+    if negotiated is None:
+        return "utf-16"
+    value = getattr(negotiated, "value", negotiated)
+    if value not in ENCODINGS:
+        raise ValueError(f"unknown position encoding {negotiated!r}; expected one of {', '.join(ENCODINGS)}")
+    return value
+
+
+def _units(char: str, encoding: Encoding) -> int:
     if encoding == "utf-16":
         return 2 if ord(char) > 0xFFFF else 1
     if encoding == "utf-8":
         return len(char.encode("utf-8", "surrogatepass"))
-    return 1
+    if encoding == "utf-32":
+        return 1
+    raise ValueError(f"unknown position encoding {encoding!r}")
 
 
 @dataclass
@@ -96,12 +119,13 @@ class Document:
         start, end = self.line_range(line)
         return self.text[start:end]
 
-    def offset_at(self, position: Position, encoding: str = "utf-16", *, clamp: bool = False) -> int:
+    def offset_at(self, position: Position, encoding: Encoding = "utf-16", *, clamp: bool = False) -> int:
         """String offset of an LSP position.
 
-        A character past the end of its line means the line's end (the LSP rule). A line past
-        the end of the document is an error unless ``clamp`` (used for edits, where clients
-        address the end of the document as the line after the last).
+        A character past the end of its line means the line's end (the LSP rule); one inside a
+        character means that character's start. A line past the end of the document is an error
+        unless ``clamp`` (used for edits, where clients address the end of the document as the
+        line after the last).
         """
         if position.line < 0 or position.character < 0:
             raise PositionError(f"negative position {position.line}:{position.character}")
@@ -116,12 +140,14 @@ class Document:
             return min(start + position.character, end)
         units = 0
         offset = start
-        while offset < end and units < position.character:
+        while offset < end:
             units += _units(self.text[offset], encoding)
+            if units > position.character:
+                break
             offset += 1
         return offset
 
-    def position_at(self, offset: int, encoding: str = "utf-16") -> Position:
+    def position_at(self, offset: int, encoding: Encoding = "utf-16") -> Position:
         line = bisect_right(self._line_starts, offset) - 1
         start = self._line_starts[line]
         segment = self.text[start:offset]
@@ -141,7 +167,7 @@ class Document:
         return len(self.text[:line_start].encode("utf-8", "surrogatepass")) + column, Point(line, column)
 
     def apply_change(self, text: str, start: Position | None = None, end: Position | None = None,
-                     encoding: str = "utf-16") -> None:
+                     encoding: Encoding = "utf-16") -> None:
         """Apply one ``TextDocumentContentChangeEvent`` (no range: the whole text)."""
         if start is None or end is None:
             self.text = text

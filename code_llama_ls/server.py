@@ -22,13 +22,15 @@ from code_llama_ls.backends.base import BackendError
 from code_llama_ls.completion.engine import CompletionEngine, CompletionSkipped, build_prompt
 from code_llama_ls.context.engine import ContextEngine
 from code_llama_ls.context.index import uri_to_path
-from code_llama_ls.documents import Document, DocumentError, DocumentStore, Position, PositionError
+from code_llama_ls.documents import (Document, DocumentError, DocumentStore, Encoding, Position, PositionError,
+                                     position_encoding)
 from code_llama_ls.runtime import RuntimeEvents, RuntimeManager
 from code_llama_ls.settings import Settings, merge_settings
 
 log = logging.getLogger(__name__)
 STATUS_NOTIFICATION = "codeLlama/status"
 PROMPT_REQUEST = "codeLlama/prompt"
+DOCUMENT_TEXT_REQUEST = "codeLlama/documentText"
 ENGINE_STATS_REQUEST = "codeLlama/engineStats"
 _converter = get_converter()
 
@@ -198,10 +200,14 @@ class CodeLlamaServer(LanguageServer):
 
     # -- requests --------------------------------------------------------------------------
 
+    @property
+    def position_encoding(self) -> Encoding:
+        """The encoding negotiated in ``initialize``: every position in or out is counted in it."""
+        return position_encoding(self.workspace.position_encoding)
+
     def locate(self, uri: str, position: types.Position) -> tuple[Document, int]:
         document = self.documents.get(uri)
-        encoding = str(self.workspace.position_encoding or "utf-16")
-        return document, document.offset_at(Position(position.line, position.character), encoding)
+        return document, document.offset_at(Position(position.line, position.character), self.position_encoding)
 
     async def complete(self, uri: str, position: types.Position, automatic: bool = False):
         """The pipeline's suggestion, or None with a log line saying why not."""
@@ -219,7 +225,7 @@ class CodeLlamaServer(LanguageServer):
         return None, None
 
     def range_at(self, document: Document, start: int, end: int) -> types.Range:
-        encoding = str(self.workspace.position_encoding or "utf-16")
+        encoding = self.position_encoding
         a, b = document.position_at(start, encoding), document.position_at(end, encoding)
         return types.Range(types.Position(a.line, a.character), types.Position(b.line, b.character))
 
@@ -269,7 +275,7 @@ def did_change(ls: CodeLlamaServer, params: types.DidChangeTextDocumentParams) -
     except DocumentError as exc:
         ls.log(f"change ignored: {exc}", types.MessageType.Warning)
         return
-    encoding = str(ls.workspace.position_encoding or "utf-16")
+    encoding = ls.position_encoding
     for change in params.content_changes:
         if isinstance(change, types.TextDocumentContentChangePartial):
             start, end = change.range.start, change.range.end
@@ -333,6 +339,23 @@ async def prompt(ls: CodeLlamaServer, params: Any):
         raise ValueError(f"{PROMPT_REQUEST} expects TextDocumentPositionParams: {exc}") from exc
     return build_prompt(document, offset, runtime.tokenizer, ls.settings, runtime.backend.device_type,
                         ls.context).to_json()
+
+
+@server.feature(DOCUMENT_TEXT_REQUEST)
+def document_text(ls: CodeLlamaServer, params: Any):
+    """``{textDocument: {uri}}`` → the server's copy ``{uri, version, languageId, text}``: what the
+    client sent, so it reveals nothing; lets a client or a test check that both copies agree."""
+    data = _as_dict(params)
+    try:
+        uri = data["textDocument"]["uri"]
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{DOCUMENT_TEXT_REQUEST} expects {{textDocument: {{uri}}}}: {exc}") from exc
+    try:
+        document = ls.documents.get(uri)
+    except DocumentError as exc:
+        raise ValueError(str(exc)) from exc
+    return {"uri": document.uri, "version": document.version, "languageId": document.language_id,
+            "text": document.text}
 
 
 @server.feature(ENGINE_STATS_REQUEST)

@@ -19,3 +19,9 @@ def trained_model() -> Path:
 def random_model() -> Path:
     """A tiny random-weight Llama: for timing, shape and cancellation tests only."""
     return tiny_model.random_model()
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir() -> Path:
+    """The Code Llama tokenizer replica (../shared/fixtures), else the cached fallback tokenizer."""
+    return tiny_model.fixture_tokenizer_dir() or tiny_model._tokenizer_source(tiny_model._cache_root(None), None)

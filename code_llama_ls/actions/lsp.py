@@ -43,17 +43,14 @@ class ActionsLsp:
 
     # -- positions --------------------------------------------------------------------------------
 
-    def _encoding(self) -> str:
-        return str(self.server.workspace.position_encoding or "utf-16")
-
     def _offsets(self, document: Document, range_: types.Range) -> tuple[int, int]:
-        enc = self._encoding()
+        enc = self.server.position_encoding
         start = document.offset_at(Position(range_.start.line, range_.start.character), enc)
         end = document.offset_at(Position(range_.end.line, range_.end.character), enc)
         return min(start, end), max(start, end)
 
     def _range(self, document: Document, start: int, end: int) -> types.Range:
-        enc = self._encoding()
+        enc = self.server.position_encoding
         a, b = document.position_at(start, enc), document.position_at(end, enc)
         return types.Range(types.Position(a.line, a.character), types.Position(b.line, b.character))
 

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pytest
 from loopback import LoopbackServer
 
-from code_llama_ls.bench import tiny_model
 from code_llama_ls.prompts.tokenization import InfillTokenizer
-
-
-@pytest.fixture(scope="session")
-def tokenizer_dir() -> Path:
-    """The Code Llama tokenizer replica (../shared/fixtures), else the cached fallback tokenizer."""
-    return tiny_model.fixture_tokenizer_dir() or tiny_model._tokenizer_source(tiny_model._cache_root(None), None)
 
 
 @pytest.fixture(scope="session")
