@@ -6,13 +6,15 @@ server's copy (``codeLlama/documentText``) must equal the test's own client mode
 joiners, tabs and very long lines; ranges end past their line, fall inside surrogate pairs and
 line breaks, join lines, address the line after the last; some changes replace the whole text.
 
-The default profile is derandomised and sized for CI; ``--hypothesis-profile=sync-soak`` runs
-larger random streams. Counts go to ``test-artifacts/document-sync.json``.
+By default the streams are derandomised and sized for CI (60 per path);
+``CODE_LLAMA_LS_SYNC_EXAMPLES=N`` runs N random ones per path instead (a soak). Counts go to
+``test-artifacts/document-sync.json``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -38,10 +40,9 @@ PATHS = {
     "unknown-then-utf-8": ({"positionEncodings": ["latin-1", "utf-8", "utf-16"]}, "utf-8"),
 }
 
-settings.register_profile("sync-ci", derandomize=True, max_examples=60, deadline=None, database=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.register_profile("sync-soak", max_examples=2000, deadline=None, database=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SOAK_EXAMPLES = int(os.environ.get("CODE_LLAMA_LS_SYNC_EXAMPLES", "0"))
+FUZZ = settings(derandomize=not SOAK_EXAMPLES, max_examples=SOAK_EXAMPLES or 60, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 ATOMS = ["a", "b", "def", " ", "  ", "\t", "\n", "\n", "\r\n", "\r\n", "\r", "𝔘", "😀", "é", "e\u0301", "\u200d",
          "👩\u200d💻", "中", "\u00a0", "x" * 700]
@@ -105,7 +106,7 @@ def assert_in_sync(client: StdioClient, uri: str, version: int, model: TextModel
 
 
 @given(data=st.data())
-@settings(settings.get_profile("sync-ci"))
+@FUZZ
 def test_random_edit_streams_keep_the_copies_equal(negotiated, data):
     name, client, encoding = negotiated
     COUNTS["examples"] += 1
