@@ -43,6 +43,7 @@ UNIT_CASES = [
     "next and previous candidate",
     "help: its tags build and cover every command and option",
     "with nvim's own inline completion (0.12+) accept and cycle use it",
+    "checkhealth reports a client whose server has not answered initialize yet",
 ]
 
 

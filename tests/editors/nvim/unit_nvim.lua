@@ -312,6 +312,30 @@ case("with nvim's own inline completion (0.12+) accept and cycle use it", functi
   assert(ok, err)
 end)
 
+case("checkhealth reports a client whose server has not answered initialize yet", function()
+  -- A server that reads its input and never answers: the client stays uninitialized, as while
+  -- the real server imports torch.
+  require("code_llama").setup({ cmd = { "sh", "-c", "exec cat >/dev/null" }, filetypes = { "python" } })
+  local file = vim.fn.tempname() .. "_starting.py"
+  vim.cmd.edit(file)
+  local buf = api.nvim_get_current_buf()
+  local client = t.wait_until("the client to start", function()
+    local found = vim.lsp.get_clients({ name = "code_llama", _uninitialized = true })[1]
+    return found and found.attached_buffers[buf] and found
+  end)
+  local ok, err = pcall(function()
+    vim.cmd("checkhealth code_llama")
+    local report = table.concat(api.nvim_buf_get_lines(0, 0, -1, true), "\n")
+    vim.cmd("bwipeout")
+    eq(report:find("no code_llama client is running", 1, true), nil, "no warning: " .. report)
+    eq(report:find(("client %d attached to %s"):format(client.id, vim.fs.basename(file)), 1, true) ~= nil, true,
+       "the client and its buffer: " .. report)
+    eq(report:find("server starting: it has not answered initialize yet", 1, true) ~= nil, true, "starting: " .. report)
+  end)
+  client:stop(true)
+  assert(ok, err)
+end)
+
 t.run(function()
   for _, name in ipairs(order) do
     local ok, err = pcall(cases[name])

@@ -27,8 +27,14 @@ function M.check()
                  { 'pipx install "/path/to/code-llama-ls[local]"', "or set cmd = { '/path/to/code-llama-ls', '--stdio' }" })
   end
 
-  -- :checkhealth runs in its own buffer: report every code_llama client.
-  local clients = vim.lsp.get_clients({ name = util.NAME })
+  -- :checkhealth runs in its own buffer: report every code_llama client. get_clients() leaves out
+  -- a client until the server has answered `initialize`, which takes seconds while the server
+  -- imports torch: _uninitialized (0.11+) lists those too.
+  local clients = vim.lsp.get_clients({ name = util.NAME, _uninitialized = true })
+  local initialized = {}
+  for _, client in ipairs(vim.lsp.get_clients({ name = util.NAME })) do
+    initialized[client.id] = true
+  end
   if not clients[1] then
     health.warn("no code_llama client is running", { "Open a file of one of: " .. table.concat(plugin.config.filetypes, ", ") })
   end
@@ -38,7 +44,9 @@ function M.check()
     health.ok(("client %d attached to %s (root %s)"):format(client.id, table.concat(buffers, ", "),
                                                           client.root_dir or "none"))
     local status = require("code_llama.status").by_client[client.id]
-    if not status then
+    if not initialized[client.id] then
+      health.info("server starting: it has not answered initialize yet")
+    elseif not status then
       health.warn("no codeLlama/status received yet")
     elseif status.state == "error" then
       health.error("server: error: " .. (status.message or ""))
