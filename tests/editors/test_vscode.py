@@ -27,7 +27,7 @@ import pytest
 from pydantic.alias_generators import to_camel
 
 from code_llama_ls.bench.tiny_model import INSTRUCT_EXAMPLES, INSTRUCT_SOURCE, KNOWN_EXAMPLES
-from code_llama_ls.settings import Settings
+from code_llama_ls.settings import Settings, merge_settings
 
 REPO = Path(__file__).resolve().parents[2]
 EXTENSION = REPO / "editors" / "vscode"
@@ -85,20 +85,47 @@ def test_vscode_extension_unit_tests(node_env):
     assert ran and int(ran.group(1)) >= 10 and re.search(r"^ℹ fail 0$", out, re.M), out
 
 
+def test_vscode_contributed_settings_are_generated_from_the_server_model():
+    """package.json's codeLlama.<key> entries are what scripts/sync_settings.py writes from the
+    settings model now (it fails when a server setting was added or changed without a rerun)."""
+    done = subprocess.run([sys.executable, str(EXTENSION / "scripts" / "sync_settings.py"), "--check"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
 def test_vscode_contributed_settings_match_the_server():
-    """Each contributed codeLlama.<key> that the server knows has the server's default and choices."""
+    """Each server setting is contributed with the server's default and choices, and nothing else is."""
     properties = json.loads((EXTENSION / "package.json").read_text())["contributes"]["configuration"]["properties"]
     fields = {to_camel(name): field for name, field in Settings.model_fields.items()}
+    defaults = Settings().model_dump(by_alias=True, mode="json")
     server_keys = [key.removeprefix("codeLlama.") for key in properties
                    if "." not in key.removeprefix("codeLlama.") and key != "codeLlama.serverSettings"]
-    assert len(server_keys) == 10
+    assert server_keys == list(fields)
     for key in server_keys:
-        assert key in fields, f"codeLlama.{key} is not a server setting"
-        field = fields[key]
-        default = field.default_factory() if field.default_factory else field.default
-        assert properties[f"codeLlama.{key}"]["default"] == default, key
-        if "enum" in properties[f"codeLlama.{key}"]:
-            assert properties[f"codeLlama.{key}"]["enum"] == list(typing.get_args(field.annotation)), key
+        assert properties[f"codeLlama.{key}"]["default"] == defaults[key], key
+        if typing.get_origin(fields[key].annotation) is typing.Literal:
+            assert properties[f"codeLlama.{key}"]["enum"] == list(typing.get_args(fields[key].annotation)), key
+
+
+def _forwarded(node_env: dict, user: dict) -> dict:
+    """What the extension's compiled code sends the server for these user settings."""
+    _run(["npm", "run", "check"], EXTENSION, node_env["env"], timeout=300)  # tsc writes out/
+    sent = _run(["node", str(HERE / "forwarded_settings.cjs"), json.dumps(user)], REPO, node_env["env"], timeout=60)
+    return json.loads(sent)
+
+
+def test_vscode_extension_forwards_every_server_setting(node_env):
+    """With nothing set, the extension sends exactly the server's settings model: every key, each
+    with the server's default; the remote keys the issue found missing go through when set."""
+    assert _forwarded(node_env, {}) == Settings().model_dump(by_alias=True, mode="json")
+    remote = {"backend": "openai", "url": "https://llm.internal", "apiKeyEnv": "CODE_LLAMA_API_KEY",
+              "caCertPath": "/etc/ssl/certs/internal-ca.pem", "requestTimeoutS": 12.5, "promptFormat": "text",
+              "tokenizer": "/opt/code-llama/tokenizer"}
+    sent = _forwarded(node_env, remote)
+    assert {key: sent[key] for key in remote} == remote
+    merged, warnings = merge_settings(Settings(), sent)
+    assert warnings == []
+    assert {key: value for key, value in merged.model_dump(by_alias=True).items() if key in remote} == remote
 
 
 def _free_port() -> int:
@@ -124,13 +151,21 @@ def _user_settings(model: Path) -> dict:
         "editor.quickSuggestions": {"other": "off", "comments": "off", "strings": "off"},
         "editor.suggestOnTriggerCharacters": False,
         "files.autoSave": "off",
-        # This interpreter's server (this checkout's). Not PATH: code-server's extension host takes
-        # PATH from a login shell, whose profile may drop a venv's bin folder.
-        "codeLlama.server.pythonPath": sys.executable,
-        "codeLlama.model": str(model),
-        "codeLlama.device": "cpu",
-        "codeLlama.maxNewTokens": 32,
-        "codeLlama.serverSettings": {"localFilesOnly": True, "contextEnabled": False, "instructMaxNewTokens": 64},
+        # One "codeLlama" object, the way docs/deploy.md gives settings: VS Code must read its keys
+        # as codeLlama.<key>, the extension's own (server.pythonPath) included.
+        "codeLlama": {
+            # This interpreter's server (this checkout's). Not PATH: code-server's extension host
+            # takes PATH from a login shell, whose profile may drop a venv's bin folder.
+            "server": {"pythonPath": sys.executable},
+            "model": str(model),
+            "device": "cpu",
+            "maxNewTokens": 32,
+            "localFilesOnly": True,
+            "contextEnabled": False,
+            "instructMaxNewTokens": 64,
+            # A model that cannot load: the nested "model" above must count as set and win over it.
+            "serverSettings": {"model": "/nonexistent/model"},
+        },
     }
 
 

@@ -7,7 +7,7 @@ import { uniqueCandidates } from "./candidates";
 import { PartialFilter } from "./explanation";
 import { CompletionGate } from "./gate";
 import { ExplanationPanel, WRITING } from "./panel";
-import { FORWARDED_KEYS, serverCommand, serverSettings } from "./settings";
+import { ServerCommand, serverCommand, serverKeys, serverSettings, SettingsSource } from "./settings";
 import { parseStatus, ServerStatus, statusView } from "./status";
 
 const SECTION = "codeLlama";
@@ -26,6 +26,18 @@ let client: LanguageClient | undefined;
 export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel("Code Llama", { log: true });
   const read = (key: string): unknown => vscode.workspace.getConfiguration(SECTION).get(key);
+  const source: SettingsSource = {
+    value: read,
+    isSet: (key) => {
+      const seen = vscode.workspace.getConfiguration(SECTION).inspect(key);
+      return [seen?.globalValue, seen?.workspaceValue, seen?.workspaceFolderValue].some((v) => v !== undefined);
+    },
+  };
+  // Every server setting this package.json contributes (scripts/sync_settings.py writes them).
+  const keys = serverKeys(context.extension.packageJSON.contributes.configuration.properties);
+  const toServer = (): Record<string, unknown> => serverSettings(source, keys);
+  let clientCommand: ServerCommand | undefined; // how the client created last starts its server
+  let sentSettings = ""; // the settings the server got last, as JSON
   const gate = new CompletionGate(read("inlineCompletions.enabled") !== false);
   const panel = new ExplanationPanel();
   const partials = new PartialFilter();
@@ -81,11 +93,16 @@ export function activate(context: vscode.ExtensionContext): void {
   }
 
   function createClient(): LanguageClient {
-    const { command, args } = serverCommand(read);
-    const created = new LanguageClient("codeLlama", "Code Llama", { command, args }, {
+    const command = serverCommand(read);
+    clientCommand = command;
+    const created = new LanguageClient("codeLlama", "Code Llama", command, {
       documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
       outputChannel: output,
-      initializationOptions: () => serverSettings(read),
+      initializationOptions: () => {
+        const settings = toServer();
+        sentSettings = JSON.stringify(settings);
+        return settings;
+      },
       middleware: {
         provideInlineCompletionItems: async (document, position, ctx, token, next) => {
           if (!gate.allows(ctx.triggerKind === vscode.InlineCompletionTriggerKind.Invoke, Date.now())) {
@@ -224,19 +241,25 @@ export function activate(context: vscode.ExtensionContext): void {
     register("codeLlama.statusMenu", statusMenu),
     register("codeLlama.showLog", () => output.show(true)),
     register("codeLlama.restartServer", restart),
+    // A `"codeLlama": {...}` object in settings.json changes the key "codeLlama" only, so that
+    // affectsConfiguration("codeLlama.url") is false for it: compare what the server gets instead.
     vscode.workspace.onDidChangeConfiguration((event) => {
-      if (event.affectsConfiguration(`${SECTION}.server`)) {
+      if (!event.affectsConfiguration(SECTION)) {
+        return;
+      }
+      if (JSON.stringify(serverCommand(read)) !== JSON.stringify(clientCommand)) {
         void restart();
         return;
       }
-      if (event.affectsConfiguration(`${SECTION}.inlineCompletions.enabled`)) {
-        gate.enabled = read("inlineCompletions.enabled") !== false;
+      const enabled = read("inlineCompletions.enabled") !== false;
+      if (enabled !== gate.enabled) {
+        gate.enabled = enabled;
         refresh();
       }
-      const forwarded = [...FORWARDED_KEYS, "serverSettings"].some((key) => event.affectsConfiguration(`${SECTION}.${key}`));
-      if (forwarded && client?.isRunning()) {
-        void client.sendNotification(DidChangeConfigurationNotification.type,
-          { settings: { [SECTION]: serverSettings(read) } });
+      const settings = toServer();
+      if (JSON.stringify(settings) !== sentSettings && client?.isRunning()) {
+        sentSettings = JSON.stringify(settings);
+        void client.sendNotification(DidChangeConfigurationNotification.type, { settings: { [SECTION]: settings } });
       }
     }));
   void start();

@@ -1,39 +1,67 @@
-// What the extension sends the server: the `codeLlama.*` settings mapped to the server's
-// camelCase keys (code_llama_ls/settings.py), and the command line that starts it.
+// What the extension sends the server: every server setting, contributed one by one as
+// `codeLlama.<key>` in package.json (generated from code_llama_ls/settings.py by
+// scripts/sync_settings.py), plus `codeLlama.serverSettings`; and the command line that starts it.
 
-/** Reads one `codeLlama.*` setting by its key under `codeLlama` (e.g. "maxNewTokens"). */
-export type SettingReader = (key: string) => unknown;
+/** The `codeLlama.*` settings as VS Code holds them, by their key under `codeLlama` (e.g. "maxNewTokens"). */
+export interface SettingsSource {
+  /** The effective value: the user's, else the contributed default. */
+  value(key: string): unknown;
+  /** Whether the user set it anywhere (user, workspace or folder settings). */
+  isSet(key: string): boolean;
+}
 
-/** Settings contributed one by one; each is the server key of the same name. */
-export const FORWARDED_KEYS = [
-  "model",
-  "instructModel",
-  "backend",
-  "url",
-  "device",
-  "maxContextTokens",
-  "maxNewTokens",
-  "fimMode",
-  "enabledLanguages",
-  "ignorePatterns",
-] as const;
+/** One `codeLlama.*` entry of package.json's `contributes.configuration.properties`. */
+export interface ContributedSetting {
+  type?: string | string[];
+}
 
-/** Settings whose "unset" is null on the server (an empty string in the settings UI means unset). */
-const NULLABLE = new Set<string>(["instructModel", "url", "maxContextTokens"]);
+export interface ServerKey {
+  key: string;
+  /** Unset is null on the server (an empty string in the settings editor means unset too). */
+  nullable: boolean;
+}
+
+const SECTION = "codeLlama";
+const EXTRA = "serverSettings";
+
+/**
+ * The server settings among the contributed ones: every `codeLlama.<key>` without a further dot.
+ * The extension's own settings have one (`server.command`, `inlineCompletions.enabled`), and
+ * `serverSettings` is the object of further keys.
+ */
+export function serverKeys(properties: Record<string, ContributedSetting>): ServerKey[] {
+  return Object.entries(properties)
+    .map(([name, setting]) => ({ key: name.slice(SECTION.length + 1), setting }))
+    .filter(({ key }) => !key.includes(".") && key !== EXTRA)
+    .map(({ key, setting }) => ({ key, nullable: Array.isArray(setting.type) && setting.type.includes("null") }));
+}
+
+/**
+ * `codeLlama.serverSettings` as a flat object. A `{"codeLlama": {...}}` block pasted into it (as
+ * the deployment guide shows settings) is read as its contents.
+ */
+function extraSettings(value: unknown): Record<string, unknown> {
+  if (!isObject(value)) {
+    return {};
+  }
+  const { [SECTION]: nested, ...rest } = value;
+  return isObject(nested) ? { ...rest, ...nested } : rest;
+}
 
 /**
  * The object sent as `initializationOptions` and as `settings.codeLlama` in
- * `workspace/didChangeConfiguration`. Every forwarded key is always present, so that clearing a
- * setting resets it on the server (null for the nullable ones). `serverSettings` adds the other
- * server keys; the keys contributed one by one win over the same key there.
+ * `workspace/didChangeConfiguration`. Every server key is always present, so that clearing a
+ * setting resets it on the server (the server merges what it is sent onto what it has). For each
+ * key: the user's `codeLlama.<key>` if set, else the same key in `serverSettings`, else the
+ * contributed default (the server's). Keys of `serverSettings` the extension does not know pass
+ * through, so that the server warns about them.
  */
-export function serverSettings(read: SettingReader): Record<string, unknown> {
-  const extra = read("serverSettings");
-  const result: Record<string, unknown> =
-    extra !== null && typeof extra === "object" && !Array.isArray(extra) ? { ...(extra as object) } : {};
-  for (const key of FORWARDED_KEYS) {
-    let value = read(key);
-    if (NULLABLE.has(key) && (value === undefined || value === "")) {
+export function serverSettings(source: SettingsSource, keys: readonly ServerKey[]): Record<string, unknown> {
+  const extra = extraSettings(source.value(EXTRA));
+  const result: Record<string, unknown> = { ...extra };
+  for (const { key, nullable } of keys) {
+    let value = source.isSet(key) || !(key in extra) ? source.value(key) : extra[key];
+    if (nullable && (value === undefined || value === "")) {
       value = null;
     }
     if (value !== undefined) {
@@ -49,7 +77,7 @@ export interface ServerCommand {
 }
 
 /** `<pythonPath> -m code_llama_ls --stdio` when an interpreter is set, else `<command> --stdio`. */
-export function serverCommand(read: SettingReader): ServerCommand {
+export function serverCommand(read: (key: string) => unknown): ServerCommand {
   const python = stringSetting(read("server.pythonPath"));
   if (python) {
     return { command: python, args: ["-m", "code_llama_ls", "--stdio"] };
@@ -59,4 +87,8 @@ export function serverCommand(read: SettingReader): ServerCommand {
 
 function stringSetting(value: unknown): string {
   return typeof value === "string" ? value.trim() : "";
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
 }

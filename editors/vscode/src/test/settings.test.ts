@@ -2,38 +2,67 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { FORWARDED_KEYS, serverCommand, serverSettings } from "../settings";
+import { serverCommand, serverKeys, serverSettings, SettingsSource } from "../settings";
 
+type Property = { type?: string | string[]; default?: unknown };
+const manifest = JSON.parse(readFileSync(join(__dirname, "..", "..", "package.json"), "utf8"));
+const properties: Record<string, Property> = manifest.contributes.configuration.properties;
+const keys = serverKeys(properties);
+
+/** What VS Code's configuration gives: the user's value where set, else package.json's default. */
+const vscodeLike = (user: Record<string, unknown>): SettingsSource => ({
+  value: (key) => (key in user ? user[key] : properties[`codeLlama.${key}`]?.default),
+  isSet: (key) => key in user,
+});
 const reader = (values: Record<string, unknown>) => (key: string) => values[key];
 
-test("every forwarded setting is sent under the server's camelCase key", () => {
-  const values: Record<string, unknown> = {
-    model: "/models/tiny", instructModel: "codellama/CodeLlama-7b-Instruct-hf", backend: "transformers",
-    url: "http://127.0.0.1:8080", device: "cuda:1", maxContextTokens: 2048, maxNewTokens: 32, fimMode: "spm",
-    enabledLanguages: ["python", "rust"], ignorePatterns: ["secrets/**"],
-  };
-  assert.deepEqual(serverSettings(reader(values)), values);
-  assert.deepEqual(Object.keys(values).sort(), [...FORWARDED_KEYS].sort());
+test("the server keys are the contributed settings without a further dot, besides serverSettings", () => {
+  const names = keys.map(({ key }) => key);
+  assert.ok(names.includes("apiKeyEnv") && names.includes("caCertPath") && names.includes("tokenizer"), names.join());
+  assert.ok(!names.some((key) => key.startsWith("server") || key.startsWith("inlineCompletions")), names.join());
+  assert.deepEqual(keys.find(({ key }) => key === "url"), { key: "url", nullable: true });
+  assert.deepEqual(keys.find(({ key }) => key === "maxNewTokens"), { key: "maxNewTokens", nullable: false });
 });
 
-test("unset nullable settings are sent as null so that clearing one resets the server", () => {
-  const sent = serverSettings(reader({ model: "m", instructModel: "", url: undefined, maxContextTokens: null }));
-  assert.equal(sent.instructModel, null);
+test("with nothing set, every server key is sent with its contributed default", () => {
+  const sent = serverSettings(vscodeLike({}), keys);
+  assert.deepEqual(Object.keys(sent), keys.map(({ key }) => key));
+  for (const { key } of keys) {
+    assert.deepEqual(sent[key], properties[`codeLlama.${key}`].default, key);
+  }
+});
+
+test("a setting the user set is sent; an empty string clears a nullable one", () => {
+  const sent = serverSettings(vscodeLike({ apiKeyEnv: "TEAM_KEY", caCertPath: "/etc/ca.pem", url: "", maxNewTokens: 16 }), keys);
+  assert.equal(sent.apiKeyEnv, "TEAM_KEY");
+  assert.equal(sent.caCertPath, "/etc/ca.pem");
   assert.equal(sent.url, null);
-  assert.equal(sent.maxContextTokens, null);
-  assert.equal(sent.model, "m");
-  assert.ok(!("device" in sent), "a setting VS Code does not know is left to the server's default");
+  assert.equal(sent.maxNewTokens, 16);
 });
 
-test("serverSettings adds other server keys; the contributed settings win", () => {
-  const sent = serverSettings(reader({
-    serverSettings: { debounceMs: 50, localFilesOnly: true, maxNewTokens: 999 }, maxNewTokens: 16,
-  }));
+test("serverSettings fills keys the user did not set; a set codeLlama.<key> wins; unknown keys pass through", () => {
+  const sent = serverSettings(vscodeLike({
+    maxNewTokens: 16,
+    serverSettings: { debounceMs: 50, maxNewTokens: 999, notASetting: 1 },
+  }), keys);
   assert.equal(sent.debounceMs, 50);
-  assert.equal(sent.localFilesOnly, true);
   assert.equal(sent.maxNewTokens, 16);
-  assert.deepEqual(serverSettings(reader({ serverSettings: ["not", "an", "object"] })),
-    { instructModel: null, url: null, maxContextTokens: null });
+  assert.equal(sent.notASetting, 1, "the server warns about it");
+});
+
+test("a {\"codeLlama\": {...}} block pasted into serverSettings is read as its contents", () => {
+  const sent = serverSettings(vscodeLike({
+    serverSettings: { codeLlama: { backend: "openai", requestTimeoutS: 5 }, debounceMs: 50 },
+  }), keys);
+  assert.equal(sent.backend, "openai");
+  assert.equal(sent.requestTimeoutS, 5);
+  assert.equal(sent.debounceMs, 50);
+  assert.ok(!("codeLlama" in sent));
+});
+
+test("serverSettings that is not an object is ignored", () => {
+  assert.deepEqual(serverSettings(vscodeLike({ serverSettings: ["not", "an", "object"] }), keys),
+    serverSettings(vscodeLike({}), keys));
 });
 
 test("the server starts from PATH by default, or from a configured command or interpreter", () => {
@@ -42,10 +71,4 @@ test("the server starts from PATH by default, or from a configured command or in
     { command: "/opt/bin/code-llama-ls", args: ["--stdio"] });
   assert.deepEqual(serverCommand(reader({ "server.command": "x", "server.pythonPath": "/venv/bin/python" })),
     { command: "/venv/bin/python", args: ["-m", "code_llama_ls", "--stdio"] });
-});
-
-test("package.json contributes exactly the forwarded server keys, besides the extension's own", () => {
-  const manifest = JSON.parse(readFileSync(join(__dirname, "..", "..", "package.json"), "utf8"));
-  const keys = Object.keys(manifest.contributes.configuration.properties).map((key) => key.replace(/^codeLlama\./, ""));
-  assert.deepEqual(keys.filter((key) => !key.includes(".") && key !== "serverSettings").sort(), [...FORWARDED_KEYS].sort());
 });
