@@ -4,9 +4,11 @@ results, cancellation and ``workspace/applyEdit``. The server's handlers call th
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,10 +30,50 @@ COMMANDS = {"codeLlama.explain": "explain", "codeLlama.ask": "ask", "codeLlama.g
             "codeLlama.generateTests": "tests"}
 EXPLAIN_REQUEST = "codeLlama/explain"
 PARTIAL_NOTIFICATION = "codeLlama/partialResult"
-_PARTIAL_INTERVAL_S = 0.05
+PARTIAL_INTERVAL_S = 0.1
+PARTIAL_MAX_WAIT_S = 1.0
+PROGRESS_INTERVAL_S = 0.5
 CURRENT_REQUEST: ContextVar = ContextVar("code_llama_current_request", default=None)
 """The JSON-RPC id of the request being handled; set by the server's protocol so that a
 ``$/cancelRequest`` reaches a command handler that pygls runs as a separate task."""
+
+
+class PartialStream:
+    """An answer being written, sent as ``codeLlama/partialResult`` ``{token, delta, done}``: the
+    text added since the last message, at most one message per ``PARTIAL_INTERVAL_S``, and only once
+    the new text is twice the message around it or ``PARTIAL_MAX_WAIT_S`` has passed — so streaming
+    costs about 1.5 times the answer's bytes, not its square. The last message has ``done: true``."""
+
+    def __init__(self, notify: Callable[[dict], None], token: str, clock: Callable[[], float] = time.monotonic):
+        self._notify, self._token, self._clock = notify, token, clock
+        self._sent = ""
+        self._last = float("-inf")
+        self._overhead = len(json.dumps({"token": token, "delta": "", "done": False}))
+
+    def update(self, text: str) -> bool:
+        """The answer so far (it only grows); True when a message went out."""
+        now = self._clock()
+        waited = now - self._last
+        pending = self._delta(text)
+        if not pending or waited < PARTIAL_INTERVAL_S:
+            return False
+        if len(pending.encode()) < 2 * self._overhead and waited < PARTIAL_MAX_WAIT_S:
+            return False
+        self._send(text, done=False)
+        self._last = now
+        return True
+
+    def finish(self, text: str) -> None:
+        self._send(text, done=True)
+
+    def _delta(self, text: str) -> str:
+        """What ``text`` adds to what was sent (nothing when the final answer lost trailing spaces)."""
+        return text[len(self._sent):] if text.startswith(self._sent) else ""
+
+    def _send(self, text: str, done: bool) -> None:
+        delta = self._delta(text)
+        self._sent += delta
+        self._notify({"token": self._token, "delta": delta, "done": done})
 
 
 class ActionsLsp:
@@ -126,24 +168,24 @@ class ActionsLsp:
         request_id = CURRENT_REQUEST.get()
         if request_id is not None:
             self._by_request[request_id] = cancel
-        last_sent = [0.0]
+        stream = PartialStream(lambda params: self.server.protocol.notify(PARTIAL_NOTIFICATION, params), token)
+        last_report = [0.0]
 
         def on_text(text: str) -> None:
-            now = time.monotonic()
-            if now - last_sent[0] < _PARTIAL_INTERVAL_S:
+            if not stream.update(text) or not progress:
                 return
-            last_sent[0] = now
-            self.server.protocol.notify(PARTIAL_NOTIFICATION, {"token": token, "markdown": text})
-            if progress:
+            now = time.monotonic()
+            if now - last_report[0] >= PROGRESS_INTERVAL_S:
+                last_report[0] = now
                 lines = [line for line in text.splitlines() if line.strip()]
                 self.server.work_done_progress.report(token, types.WorkDoneProgressReport(
-                    message=(lines[-1][:80] if lines else "…"), cancellable=True))
+                    message=(lines[-1][:60] if lines else "…"), cancellable=True))
 
         outcome = "failed"
         try:
             result = await self.service.run(kind, document, start, end, question=question, replace=replace,
                                             cancel=cancel, on_text=on_text)
-            self.server.protocol.notify(PARTIAL_NOTIFICATION, {"token": token, "markdown": result.answer})
+            stream.finish(result.answer)
             if result.edit is None:
                 outcome = "done"
                 return {"markdown": result.markdown}

@@ -133,7 +133,8 @@ async def test_generate_docstring_applies_the_known_docstring(client: LanguageCl
     ends = [v for vs in client.progress_reports.values() for v in vs if isinstance(v, types.WorkDoneProgressEnd)]
     assert any(b.title == "Code Llama: Writing a docstring" and b.cancellable for b in begins)
     assert any(e.message == "applied" for e in ends)
-    assert client.partials and client.partials[-1]["markdown"] == DOCSTRING.answer
+    assert client.partials and client.partials[-1]["done"]
+    assert "".join(p["delta"] for p in client.partials) == DOCSTRING.answer
 
 
 async def test_generate_tests_creates_the_test_file(client: LanguageClient):
@@ -163,7 +164,7 @@ async def test_explain_request_and_command_return_the_known_markdown(client: Lan
 async def test_bad_input_gives_a_message_and_no_edit(client: LanguageClient):
     uri = write_and_open(client, "add.py", INSTRUCT_SOURCE)
     cases = [
-        ("codeLlama.explain", [uri, rng(0, 3, 0, 3)], "selection is empty"),
+        ("codeLlama.explain", [uri, rng(0, 3, 0, 3)], "the selection holds no code"),
         ("codeLlama.ask", [uri, rng(0, 0, 2, 0), "What does [INST] mean?"], "special tags are not allowed"),
         ("codeLlama.ask", [uri, rng(0, 0, 2, 0)], "needs a question"),
         ("codeLlama.generateDocstring", [uri, rng(2, 0, 2, 0)], "function, method or class"),

@@ -10,44 +10,14 @@ line holds characters that count differently in UTF-8, UTF-16 and UTF-32.
 from __future__ import annotations
 
 import ast
-import asyncio
-import sys
-import threading
 from pathlib import Path
 
 import pytest
+from scripted_model import ScriptedModel
 from sync_client import StdioClient, TextModel, read_exactly
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backends"))
-
-from loopback import LoopbackServer, completion_chunk, openai_models, sse  # noqa: E402
 
 ENCODINGS = {"undeclared": (None, "utf-16"), "utf-8": (["utf-8"], "utf-8"), "utf-16": (["utf-16"], "utf-16"),
              "utf-32": (["utf-32"], "utf-32")}
-
-
-class ScriptedModel:
-    """Streams ``reply`` for every completion request, on a loop of its own in a thread."""
-
-    def __init__(self) -> None:
-        self.reply = ""
-        self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-        self.server = LoopbackServer(self._handle)
-        self.url = asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
-
-    async def _handle(self, request, reply) -> None:
-        if await openai_models(request, reply):
-            return
-        await reply.start_stream()
-        await reply.chunk(sse(completion_chunk(self.reply)))
-        await reply.chunk(sse(completion_chunk("", "stop")))
-        await reply.chunk(sse("[DONE]"))
-        await reply.end_stream()
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
 
 
 class Editor:

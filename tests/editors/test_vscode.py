@@ -107,6 +107,20 @@ def test_vscode_contributed_settings_match_the_server():
             assert properties[f"codeLlama.{key}"]["enum"] == list(typing.get_args(fields[key].annotation)), key
 
 
+def test_vscode_readme_settings_example_works_on_a_fresh_machine():
+    """The README's settings.json example: contributed settings only, values the server takes,
+    and no localFilesOnly, which would stop a first start (nothing is cached yet)."""
+    section = (REPO / "README.md").read_text().split("\n## VS Code\n", 1)[1].split("\n## ", 1)[0]
+    example = json.loads(re.search(r"```json\n(.*?)```", section, re.S).group(1))
+    properties = json.loads((EXTENSION / "package.json").read_text())["contributes"]["configuration"]["properties"]
+    assert set(example) <= set(properties), sorted(set(example) - set(properties))
+    server = {**example.get("codeLlama.serverSettings", {}),
+              **{key.removeprefix("codeLlama."): value for key, value in example.items()
+                 if "." not in key.removeprefix("codeLlama.") and key != "codeLlama.serverSettings"}}
+    merged, warnings = merge_settings(Settings(), server)
+    assert warnings == [] and not merged.local_files_only
+
+
 def _forwarded(node_env: dict, user: dict) -> dict:
     """What the extension's compiled code sends the server for these user settings."""
     _run(["npm", "run", "check"], EXTENSION, node_env["env"], timeout=300)  # tsc writes out/

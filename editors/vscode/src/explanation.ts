@@ -56,12 +56,26 @@ export class PartialFilter {
   private token: string | undefined;
   private active = false;
   private generation = 0;
+  private text = "";
 
   /** A new request: returns its handle for stop(). */
   start(): number {
     this.token = undefined;
+    this.text = "";
     this.active = true;
     return ++this.generation;
+  }
+
+  /**
+   * `codeLlama/partialResult` `{token, delta, done}` carries what the answer gained since the last
+   * one: returns the answer so far, or undefined for a message that is not this request's.
+   */
+  take(params: { token?: unknown; delta?: unknown; done?: unknown } | undefined): string | undefined {
+    if (!this.accepts(params?.token) || typeof params?.delta !== "string") {
+      return undefined;
+    }
+    this.text += params.delta;
+    return this.text;
   }
 
   /** The request ended; a request that a newer one replaced ends without stopping the newer one. */

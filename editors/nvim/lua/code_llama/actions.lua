@@ -82,11 +82,20 @@ function M.close()
   view.win = nil
 end
 
---- codeLlama/partialResult: the answer so far, while an explanation is being written.
+--- codeLlama/partialResult {token, delta, done}: the text the answer gained, while an explanation
+--- is being written. The first explain/ask token seen for a request is taken as its own; deltas of
+--- any other token (an older, cancelled answer) are ignored.
 function M.on_partial(_, result)
+  local pending = view.pending
   local token = result and tostring(result.token) or ""
-  if view.pending and (token:find("^code%-llama%-explain%-") or token:find("^code%-llama%-ask%-")) then
-    M.show(result.markdown, true)
+  if not pending or type(result.delta) ~= "string"
+      or not (token:find("^code%-llama%-explain%-") or token:find("^code%-llama%-ask%-")) then
+    return
+  end
+  pending.token = pending.token or token
+  if pending.token == token then
+    pending.text = (pending.text or "") .. result.delta
+    M.show(pending.text, true)
   end
 end
 

@@ -41,3 +41,15 @@ test("a replaced request ending late does not stop the partials of the one that 
   filter.stop(current);
   assert.equal(filter.accepts("code-llama-explain-3"), false);
 });
+
+test("deltas of the request's own token are appended; others are ignored", () => {
+  const filter = new PartialFilter();
+  assert.equal(filter.take({ token: "code-llama-explain-1", delta: "It" }), undefined, "nothing is running");
+  filter.start();
+  assert.equal(filter.take({ token: "code-llama-explain-1", delta: "It" }), "It");
+  assert.equal(filter.take({ token: "code-llama-ask-2", delta: "other" }), undefined);
+  assert.equal(filter.take({ token: "code-llama-explain-1", delta: " returns 1.", done: true }), "It returns 1.");
+  assert.equal(filter.take({ token: "code-llama-explain-1" }), undefined, "no delta");
+  filter.start();
+  assert.equal(filter.take({ token: "code-llama-ask-2", delta: "New" }), "New", "a new request starts empty");
+});
