@@ -131,9 +131,10 @@ export function activate(context: vscode.ExtensionContext): void {
       status = parseStatus(params);
       refresh();
     });
-    created.onNotification("codeLlama/partialResult", (params: { token?: unknown; markdown?: unknown }) => {
-      if (partials.accepts(params?.token) && typeof params.markdown === "string") {
-        panel.update(params.markdown, WRITING);
+    created.onNotification("codeLlama/partialResult", (params: { token?: unknown; delta?: unknown; done?: unknown }) => {
+      const answer = partials.take(params);
+      if (answer !== undefined) {
+        panel.update(answer, WRITING);
       }
     });
     created.onDidChangeState((event) => {
