@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     from code_llama_ls.bench.load import add_arguments as add_load_arguments  # argparse only: cheap
 
     add_load_arguments(bench_commands.add_parser("load", help="N language servers as a team against one inference server"))
+    from code_llama_ls.bench.soak import add_arguments as add_soak_arguments  # argparse only: cheap
+
+    add_soak_arguments(bench_commands.add_parser("soak", help="one server under a scripted editor for N minutes, caches bounded small"))
     from code_llama_ls.actions.cli import add_arguments as add_action_arguments  # argparse only: cheap
 
     add_action_arguments(commands)
@@ -241,6 +244,10 @@ def main(argv: list[str] | None = None) -> None:
         from code_llama_ls.bench import load
 
         raise SystemExit(load.main(args))
+    if args.command == "bench" and args.bench == "soak":
+        from code_llama_ls.bench import soak
+
+        raise SystemExit(soak.main(args))
     if args.command == "bench" and args.bench == "replay":
         from code_llama_ls.bench import replay
 

@@ -360,8 +360,13 @@ def document_text(ls: CodeLlamaServer, params: Any):
 
 @server.feature(ENGINE_STATS_REQUEST)
 def engine_stats(ls: CodeLlamaServer, params: Any):
-    """What the completion engine did (model calls, answers, cache hits): for benchmarks."""
-    return {"events": ls.engine.stats()}
+    """What the completion engine did (model calls, answers, cache hits), each cache's size against
+    its bound, and the process's memory: for benchmarks. ``{events: false}`` leaves the events out."""
+    from code_llama_ls.memory import process_memory
+
+    with_events = not (isinstance(data := _as_dict(params), dict) and data.get("events") is False)
+    return {"events": ls.engine.stats() if with_events else [],
+            "caches": {**ls.context.cache_stats(), **ls.engine.cache_stats()}, "memory": process_memory()}
 
 
 @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=[

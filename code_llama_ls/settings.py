@@ -65,6 +65,10 @@ class Settings(BaseModel):
     prefix_ratio: float = Field(0.75, gt=0.0, lt=1.0, description="Share of the prompt budget reserved for text before the cursor.")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 is greedy decoding.")
     kv_cache_mb: int = Field(1024, ge=0, description="Memory cap for reused prompt KV caches (LRU); 0 turns reuse off.")
+    completion_cache_entries: int = Field(256, ge=0, description="Generations kept for typing-through (at most 8 "
+        "per document; least recently used document first); 0 turns the completion cache off.")
+    tokenizer_line_cache: int = Field(65_536, ge=0, description="Lines whose token ids are kept, so that a "
+        "keystroke re-encodes only the lines it changed (LRU).")
     token_healing: bool = Field(True, description="Back off a prefix ending inside a word and let the model complete the whole word.")
     debounce_ms: int = Field(150, ge=0, le=2000, description="An automatic (typing) request waits this long for a newer keystroke before calling the model; cache hits are served at once.")
     prompt_lookup_tokens: int = Field(4, ge=0, le=16, description="Greedy prompt-lookup decoding: tokens drafted from n-gram matches per step (0: off); the typing replay showed a gain on both test models.")
@@ -77,6 +81,13 @@ class Settings(BaseModel):
     context_enabled: bool = Field(True, description="Add definitions, outline and snippets from other places to prompts.")
     context_lines_before: int = Field(40, ge=0, le=500, description="Lines above the cursor whose names are resolved for context.")
     context_lines_after: int = Field(10, ge=0, le=500, description="Lines below the cursor whose names are resolved for context.")
+    index_max_files: int = Field(4_000, ge=1, description="Workspace files kept parsed for context (LRU; "
+        "16 file-system probes are remembered per file).")
+    context_cache_entries: int = Field(256, ge=1, description="Entries of each context memo table (LRU): "
+        "definitions per cursor state, outlines, symbol tables, import statements, import resolutions, "
+        "ignore files.")
+    snippet_regions: int = Field(64, ge=0, description="Recently edited regions of open files that snippets "
+        "are ranked from (the oldest are forgotten first).")
     python_executable: str | None = Field(None, description="Interpreter whose stdlib/site-packages resolve Python imports; default: the server's.")
     include_dirs: list[str] = Field(default_factory=list, description="C/C++ include folders (absolute or workspace-relative).")
     local_files_only: bool = Field(False, description="Never download; load only from the local cache or folder.")
@@ -86,6 +97,8 @@ class Settings(BaseModel):
     shared_model_server_idle_s: int = Field(300, ge=1, le=86_400, description="The shared model server exits "
         "this many seconds after the last language server using it has gone.")
     log_prompts: bool = Field(False, description="Log prompt and completion text (off: logs never contain code).")
+    engine_stats_events: int = Field(20_000, ge=0, description="Records of model calls and answers kept for "
+        "`codeLlama/engineStats` (benchmarks).")
 
     @field_validator("device")
     @classmethod

@@ -14,6 +14,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from code_llama_ls.memory import cache_stats
+
 
 def bytes_per_token(config: Any, dtype_bytes: int) -> int:
     layers = int(getattr(config, "num_hidden_layers"))
@@ -61,6 +63,12 @@ class PrefixCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def stats(self) -> dict:
+        """Safe from the event loop while the generation thread works: ``list()`` of the
+        entries is one step under the GIL, so the thread cannot change them halfway."""
+        entries = list(self._entries.values())
+        return cache_stats(sum(len(e.ids) for e in entries) * self.bytes_per_token, self.capacity_bytes, "bytes")
 
     def take(self, ids: list[int]) -> tuple[Any | None, int]:
         """Remove and return the cache sharing the longest prefix with ``ids``, cropped to that

@@ -101,6 +101,9 @@ class RemoteBackend:
         return BackendStatus(self._state, self.model_name, "remote", self._message,  # type: ignore[arg-type]
                              {"backend": self.name, "url": where})
 
+    def cache_stats(self) -> dict[str, dict]:
+        return {}  # prompt KV reuse is the server's
+
     async def load(self, progress: ProgressCallback) -> None:
         if self._state == "ready" and self._remote is not None:
             return

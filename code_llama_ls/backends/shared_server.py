@@ -162,6 +162,9 @@ class SharedModelServerBackend:
         status.extra = {**status.extra, "backend": self.name, "modelServerPid": self.server_pid}
         return status
 
+    def cache_stats(self) -> dict[str, dict]:
+        return {}  # the KV cache lives in the model server's process
+
     async def load(self, progress: ProgressCallback) -> None:
         progress(f"connecting to the shared model server for {self.settings.model}", 5)
         health, process = await asyncio.to_thread(ensure_server, self.settings, self.folder,

@@ -117,6 +117,9 @@ class TransformersBackend:
     def status(self) -> BackendStatus:
         return BackendStatus(self._state, self.model_name, self._device, self._message)  # type: ignore[arg-type]
 
+    def cache_stats(self) -> dict[str, dict]:
+        return {"kv": self._prefix_cache.stats()}
+
     async def load(self, progress: ProgressCallback) -> None:
         async with self._load_lock:
             if self._model is not None:

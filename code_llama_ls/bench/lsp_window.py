@@ -23,6 +23,7 @@ class Window:
         self.state: asyncio.Future = asyncio.get_running_loop().create_future()
         self.status: dict = {}
         self.messages: list[str] = []
+        self.message_log: list[tuple[int, str]] = []  # (MessageType, text) of each of ``messages``
 
         @self.client.feature("codeLlama/status")
         def _status(params) -> None:
@@ -33,11 +34,15 @@ class Window:
 
         @self.client.feature("window/showMessage")
         def _show(params) -> None:
-            self.messages.append(params.message)
+            self._message(params)
 
         @self.client.feature("window/logMessage")
         def _log(params) -> None:
-            self.messages.append(params.message)
+            self._message(params)
+
+    def _message(self, params) -> None:
+        self.messages.append(params.message)
+        self.message_log.append((int(params.type), params.message))
 
     async def start(self, timeout: float = START_TIMEOUT_S) -> dict:
         """Start and initialize the server; the first ``ready`` or ``error`` status."""

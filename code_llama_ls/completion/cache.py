@@ -23,23 +23,26 @@ suggestion and gets its rest at once.
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from code_llama_ls.memory import cache_stats
 from code_llama_ls.prompts.fim import InfillPrompt
 from code_llama_ls.prompts.tokenization import InfillTokenizer
 
-_PIECES: dict[int, list[str]] = {}
+_PIECES: weakref.WeakKeyDictionary[InfillTokenizer, list[str]] = weakref.WeakKeyDictionary()
+"""Per live tokenizer: a reloaded model's old tokenizer takes its table with it."""
 
 
 def piece_texts(tokenizer: InfillTokenizer) -> list[str]:
     """Each id's text as ``decode_infilling`` shows it; control tokens map to ``""``."""
-    found = _PIECES.get(id(tokenizer))
+    found = _PIECES.get(tokenizer)
     if found is None:
         special = {tokenizer.special.bos, tokenizer.special.prefix, tokenizer.special.suffix,
                    tokenizer.special.middle, tokenizer.special.eot, *tokenizer.stop_ids()}
         found = ["" if i in special else tokenizer.decode_infilling([i]) for i in range(tokenizer.vocab_size)]
-        _PIECES[id(tokenizer)] = found
+        _PIECES[tokenizer] = found
     return found
 
 
@@ -78,20 +81,42 @@ class CacheHit:
 
 
 class CompletionCache:
-    """Recent greedy generations per document, looked up token-exactly."""
+    """Recent greedy generations per document, looked up token-exactly; at most ``max_entries``
+    in all (the least recently used document's oldest go first) and ``PER_DOCUMENT`` each."""
 
-    def __init__(self, per_uri: int = 8, uris: int = 32) -> None:
-        self._per_uri = per_uri
-        self._uris = uris
+    PER_DOCUMENT = 8
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
         self._entries: OrderedDict[str, list[CachedGeneration]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return sum(map(len, self._entries.values()))
 
     def add(self, uri: str, entry: CachedGeneration) -> None:
         entries = self._entries.pop(uri, [])
         entries.append(entry)
-        del entries[:-self._per_uri]
+        del entries[:-self.PER_DOCUMENT]
         self._entries[uri] = entries
-        while len(self._entries) > self._uris:
-            self._entries.popitem(last=False)
+        self._trim()
+
+    def resize(self, max_entries: int) -> None:
+        if max_entries != self.max_entries:
+            self.max_entries = max_entries
+            self._trim()
+
+    def stats(self) -> dict:
+        return cache_stats(len(self), self.max_entries, "generations")
+
+    def _trim(self) -> None:
+        excess = len(self) - self.max_entries
+        while excess > 0:
+            uri, oldest = next(iter(self._entries.items()))
+            dropped = min(excess, len(oldest))
+            del oldest[:dropped]
+            excess -= dropped
+            if not oldest:
+                del self._entries[uri]
 
     def clear(self) -> None:
         self._entries.clear()

@@ -33,6 +33,7 @@ from code_llama_ls.completion.postprocess import CursorContext, postprocess
 from code_llama_ls.context.engine import ContextEngine, comment_prefix
 from code_llama_ls.context.syntax import completion_scope
 from code_llama_ls.documents import Document
+from code_llama_ls.memory import cache_stats
 from code_llama_ls.prompts.fim import Budget, FimMode, InfillPrompt, build_infill_prompt
 from code_llama_ls.prompts.tokenization import InfillTokenizer
 from code_llama_ls.settings import Settings
@@ -133,9 +134,9 @@ class CompletionEngine:
         self._running: dict[str, _Generation] = {}
         self._seq = itertools.count(1)
         self._generation_ids = itertools.count(1)
-        self.cache = CompletionCache()
-        self._cache_owner: object | None = None
-        self.events: deque[dict] = deque(maxlen=20_000)
+        self.cache = CompletionCache(settings().completion_cache_entries)
+        self._cache_owner: Runtime | None = None
+        self.events: deque[dict] = deque(maxlen=settings().engine_stats_events)
         """What happened, for benchmarks: one record per model call and per answer."""
 
     def check_allowed(self, document: Document) -> None:
@@ -198,11 +199,30 @@ class CompletionEngine:
     def _forget(self, request: _Request) -> None:
         if self._requests.get(request.key) is request:
             del self._requests[request.key]
+        if self._latest_seq.get(request.key[0]) == request.seq:  # no newer request: the document's entry goes
+            del self._latest_seq[request.key[0]]
         if request.task is not None and not request.task.cancelled():
             request.task.exception()  # retrieved: errors were already reported to waiters
 
     def stats(self) -> list[dict]:
         return list(self.events)
+
+    def cache_stats(self) -> dict[str, dict]:
+        """Each cache this engine and its runtime keep: ``{size, bound, unit}`` by name."""
+        caches = {"completion": self.cache.stats(),
+                  "engineEvents": cache_stats(len(self.events), self.events.maxlen, "records")}
+        runtime = self._cache_owner
+        if runtime is not None:
+            caches["tokenizerLines"] = runtime.tokenizer.line_cache.stats("lines")
+            caches.update(runtime.backend.cache_stats())
+        return caches
+
+    def _follow_bounds(self, settings: Settings, runtime: Runtime) -> None:
+        """Cache bounds follow the settings at every request, as ``kvCacheMb`` does."""
+        self.cache.resize(settings.completion_cache_entries)
+        runtime.tokenizer.line_cache.resize(settings.tokenizer_line_cache)
+        if self.events.maxlen != settings.engine_stats_events:
+            self.events = deque(self.events, maxlen=settings.engine_stats_events)
 
     async def _serve(self, request: _Request, document: Document, offset: int, automatic: bool) -> Completion | None:
         settings = self._settings()
@@ -210,6 +230,7 @@ class CompletionEngine:
         if runtime is not self._cache_owner:  # another model: its paths mean nothing here
             self.cache.clear()
             self._cache_owner = runtime
+        self._follow_bounds(settings, runtime)
         started = time.perf_counter()
         uri = document.uri
         # Snapshot what the pipeline needs: the document may change while we generate.

@@ -14,6 +14,8 @@ from typing import Protocol
 
 from tree_sitter import Tree
 
+from code_llama_ls.memory import Lru
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -123,4 +125,8 @@ class LanguageSupport(Protocol):
 
     def outline(self, parsed: ParsedFile) -> str:
         """The file's own outline: top-level signatures, bodies elided."""
+        ...
+
+    def caches(self) -> dict[str, Lru]:
+        """The module's memo tables by name; the context engine sets their bound."""
         ...

@@ -200,6 +200,9 @@ class BraceLanguage:
          "select", "case", "default", "unsafe", "return", "synchronized", "new", "async", "static", "extern"}
     )
 
+    def caches(self) -> dict:
+        return {}  # config files (read_text) are few per workspace: lru_cache(256) bounds them
+
     # -- hooks a language overrides ---------------------------------------------------------------
 
     def module_scope(self, tree: Tree, source: bytes) -> Scope:

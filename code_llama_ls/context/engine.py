@@ -10,7 +10,7 @@ within a word, so that the packed prompt does not change on every keystroke.
 from __future__ import annotations
 
 import re
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +23,9 @@ from code_llama_ls.context.lang_java import JavaSupport
 from code_llama_ls.context.lang_javascript import JavaScriptSupport
 from code_llama_ls.context.lang_python import PythonSupport
 from code_llama_ls.context.lang_rust import RustSupport
-from code_llama_ls.context.privacy import IgnoreRules
+from code_llama_ls.context.privacy import IGNORE_FILE_SPECS, IgnoreRules
 from code_llama_ls.documents import Document, DocumentStore
+from code_llama_ls.memory import Lru, cache_stats
 from code_llama_ls.prompts.fim import ContextBlock
 from code_llama_ls.settings import Settings
 
@@ -61,9 +62,9 @@ class ContextEngine:
         self._roots = list(roots)
         self._index: WorkspaceIndex | None = None
         self._index_key: tuple | None = None
-        self._definitions: OrderedDict[tuple, list[ContextBlock]] = OrderedDict()
-        self._outlines: dict[str, tuple[tuple, ContextBlock | None]] = {}
-        self._recent: deque[_Region] = deque(maxlen=64)
+        self._definitions: Lru[tuple, list[ContextBlock]] = Lru(settings().context_cache_entries)
+        self._outlines: Lru[str, tuple[tuple, ContextBlock | None]] = Lru(settings().context_cache_entries)
+        self._recent: deque[_Region] = deque(maxlen=settings().snippet_regions)
 
     # -- workspace ------------------------------------------------------------------------------
 
@@ -80,10 +81,34 @@ class ContextEngine:
             rules = IgnoreRules(self._roots, settings.ignore_patterns)
             self._index = WorkspaceIndex(self._roots, self._documents, rules,
                                          python_executable=settings.python_executable,
-                                         include_dirs=settings.include_dirs)
+                                         include_dirs=settings.include_dirs, max_files=settings.index_max_files)
             self._index_key = key
             self._definitions.clear()
         return self._index
+
+    # -- caches ---------------------------------------------------------------------------------
+
+    def _follow_bounds(self, settings: Settings) -> None:
+        """Cache bounds follow the settings at every request."""
+        self.index.resize(settings.index_max_files)
+        for cache in self._memo_tables().values():
+            cache.resize(settings.context_cache_entries)
+        if self._recent.maxlen != settings.snippet_regions:
+            self._recent = deque(self._recent, maxlen=settings.snippet_regions)
+
+    def _memo_tables(self) -> dict[str, Lru]:
+        tables = {"contextDefinitions": self._definitions, "outlines": self._outlines, "ignoreFiles": IGNORE_FILE_SPECS}
+        for support in SUPPORTS.values():
+            tables.update(support.caches())
+        return tables
+
+    def cache_stats(self) -> dict[str, dict]:
+        """Each cache of the context engine: ``{size, bound, unit}`` by name (the open documents
+        are bounded by what the editor keeps open)."""
+        return {"documents": cache_stats(sum(1 for _ in self._documents), None, "documents"),
+                "snippetRegions": cache_stats(len(self._recent), self._recent.maxlen, "regions"),
+                **self.index.cache_stats(),
+                **{name: cache.stats("entries") for name, cache in self._memo_tables().items()}}
 
     def is_ignored(self, uri: str) -> bool:
         path = uri_to_path(uri)
@@ -111,6 +136,7 @@ class ContextEngine:
         settings = self._settings()
         if not settings.context_enabled or document.too_large:
             return []
+        self._follow_bounds(settings)
         cursor_line = document.position_at(offset, "utf-32").line
         blocks: list[ContextBlock] = []
         support = SUPPORTS.get(document.language)
@@ -130,6 +156,7 @@ class ContextEngine:
         tree = document.tree if support is not None and not document.too_large else None
         if support is None or tree is None or not self._settings().context_enabled:
             return []
+        self._follow_bounds(self._settings())
         source = document.text.encode("utf-8", "surrogatepass")
         line = document.position_at(start, "utf-32").line
         references = support.references(tree, source, _byte_offset(document.text, start),
@@ -153,13 +180,10 @@ class ContextEngine:
         key = (document.uri, tuple(r.parts for r in references), imports)
         cached = self._definitions.get(key)
         if cached is not None:
-            self._definitions.move_to_end(key)
             return cached
         path = uri_to_path(document.uri) or Path(document.uri)
         blocks = self._resolve_all(support, references, imports, path)
-        self._definitions[key] = blocks
-        if len(self._definitions) > 256:
-            self._definitions.popitem(last=False)
+        self._definitions.put(key, blocks)
         return blocks
 
     def _resolve_all(self, support: LanguageSupport, references: list[Reference], imports: tuple[Import, ...],
@@ -220,7 +244,7 @@ class ContextEngine:
         outline = support.outline(parsed).strip("\n")
         lines = outline.split("\n")[:OUTLINE_MAX_LINES] if outline else []
         block = ContextBlock("outline", self.index.display_path(path), "\n".join(lines)) if lines else None
-        self._outlines[document.uri] = (key, block)
+        self._outlines.put(document.uri, (key, block))
         return block
 
     def _snippet_blocks(self, document: Document, cursor_line: int, settings: Settings) -> list[ContextBlock]:

@@ -2,7 +2,8 @@
 
 Open documents win over disk. Files are cached by modification time and size, so the index is
 built lazily and stays current incrementally; ignored, binary, non-UTF-8 and oversized files are
-never read into context.
+never read into context. At most ``max_files`` parsed files are kept (least recently used go),
+and ``STATS_PER_FILE`` times as many file-system probes.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from code_llama_ls.context.lang_python import python_search_paths
 from code_llama_ls.context.languages import grammar, language_name
 from code_llama_ls.context.privacy import IgnoreRules
 from code_llama_ls.documents import DocumentStore
+from code_llama_ls.memory import Lru
 
 MAX_FILE_BYTES = 1_000_000
-MAX_CACHED_FILES = 4_000
+STATS_PER_FILE = 16
+"""A resolution probes a few dozen paths per import; most of them are not files."""
 STAT_TTL_S = 2.0
 
 
@@ -34,15 +37,25 @@ def uri_to_path(uri: str) -> Path | None:
 
 class WorkspaceIndex:
     def __init__(self, roots: list[Path], documents: DocumentStore | None, rules: IgnoreRules, *,
-                 python_executable: str | None = None, include_dirs: list[str] | tuple[str, ...] = ()) -> None:
+                 python_executable: str | None = None, include_dirs: list[str] | tuple[str, ...] = (),
+                 max_files: int) -> None:
         self.roots = [root.resolve() for root in roots]
         self.rules = rules
         self._documents = documents
         self._python_executable = python_executable
         self._include_dirs = list(include_dirs)
-        self._files: dict[Path, tuple[tuple[int, int], ParsedFile | None]] = {}
-        self._stats: dict[Path, tuple[float, bool, bool]] = {}
+        self._files: Lru[Path, tuple[tuple[int, int], ParsedFile | None]] = Lru(max_files)
+        self._stats: Lru[Path, tuple[float, bool, bool]] = Lru(max_files * STATS_PER_FILE)
         self._lock = threading.Lock()
+
+    def resize(self, max_files: int) -> None:
+        with self._lock:
+            self._files.resize(max_files)
+            self._stats.resize(max_files * STATS_PER_FILE)
+
+    def cache_stats(self) -> dict[str, dict]:
+        with self._lock:
+            return {"indexFiles": self._files.stats("files"), "indexProbes": self._stats.stats("paths")}
 
     # -- Workspace protocol -------------------------------------------------------------------
 
@@ -62,9 +75,7 @@ class WorkspaceIndex:
             return cached[1]
         parsed = self._read(path, stat.st_size)
         with self._lock:
-            if len(self._files) >= MAX_CACHED_FILES:
-                self._files.pop(next(iter(self._files)))
-            self._files[path] = (key, parsed)
+            self._files.put(path, (key, parsed))
         return parsed
 
     def is_file(self, path: Path) -> bool:
@@ -96,13 +107,13 @@ class WorkspaceIndex:
 
     def _stat(self, path: Path) -> tuple[float, bool, bool]:
         now = time.monotonic()
-        cached = self._stats.get(path)
+        with self._lock:
+            cached = self._stats.get(path)
         if cached is not None and now - cached[0] < STAT_TTL_S:
             return cached
         entry = (now, path.is_file(), path.is_dir())
-        if len(self._stats) > 50_000:
-            self._stats.clear()
-        self._stats[path] = entry
+        with self._lock:
+            self._stats.put(path, entry)
         return entry
 
     def _open_document(self, path: Path) -> ParsedFile | None:

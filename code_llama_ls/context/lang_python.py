@@ -22,7 +22,6 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +30,7 @@ from tree_sitter import Node, Query, QueryCursor, Tree
 
 from code_llama_ls.context.base import Definition, Import, ParsedFile, Reference, Scope, Workspace
 from code_llama_ls.context.languages import grammar
+from code_llama_ls.memory import Lru
 
 PYTHON = grammar("python")
 if PYTHON is None:  # pragma: no cover - tree-sitter-python is a dependency
@@ -154,7 +154,9 @@ def _imports_of(node: Node, source: bytes) -> list[Import]:
     return out
 
 
-_IMPORTS_BY_TEXT: OrderedDict[tuple[str, bytes], tuple[Import, ...]] = OrderedDict()
+MEMO_ENTRIES = 256
+"""The memo tables' bound until the context engine sets ``contextCacheEntries``."""
+_IMPORTS_BY_TEXT: Lru[tuple[str, bytes], tuple[Import, ...]] = Lru(MEMO_ENTRIES)
 
 
 def _imports_cached(node: Node, source: bytes) -> tuple[Import, ...]:
@@ -165,12 +167,10 @@ def _imports_cached(node: Node, source: bytes) -> tuple[Import, ...]:
     found = _IMPORTS_BY_TEXT.get(key)
     if found is None:
         found = tuple(_imports_of(node, source))
-        _IMPORTS_BY_TEXT[key] = found
-        if len(_IMPORTS_BY_TEXT) > 4096:
-            _IMPORTS_BY_TEXT.popitem(last=False)
+        _IMPORTS_BY_TEXT.put(key, found)
     if found and found[0].line != line:
         found = tuple(Import(i.module, i.name, i.alias, i.level, line) for i in found)
-        _IMPORTS_BY_TEXT[key] = found
+        _IMPORTS_BY_TEXT.put(key, found)
     return found
 
 
@@ -259,24 +259,20 @@ def _add_def(source: bytes, node: Node, table: _Symbols) -> None:
     table.defs.setdefault(_text(source, name), node)
 
 
-_SYMBOLS: OrderedDict[tuple[Path, bytes], _Symbols] = OrderedDict()
+_SYMBOLS: Lru[tuple[Path, bytes], _Symbols] = Lru(MEMO_ENTRIES)
 RESOLVE_TTL_S = 5.0
-_RESOLVED: dict[tuple, tuple[float, tuple[Path, ...]]] = {}
-_SYMBOLS_CACHE = 256
+_RESOLVED: Lru[tuple, tuple[float, tuple[Path, ...]]] = Lru(MEMO_ENTRIES)
 
 
 def _symbols(parsed: ParsedFile) -> _Symbols:
     key = (parsed.path, parsed.source)  # bytes cache their hash: cheap after the first lookup
     table = _SYMBOLS.get(key)
     if table is not None:
-        _SYMBOLS.move_to_end(key)
         return table
     table = _Symbols()
     if parsed.tree is not None:
         _collect(parsed.source, parsed.tree.root_node, table)
-    _SYMBOLS[key] = table
-    while len(_SYMBOLS) > _SYMBOLS_CACHE:
-        _SYMBOLS.popitem(last=False)
+    _SYMBOLS.put(key, table)
     return table
 
 
@@ -513,6 +509,9 @@ class PythonSupport:
     languages = ("python",)
     comment_prefix = "#"
 
+    def caches(self) -> dict[str, Lru]:
+        return {"pythonImports": _IMPORTS_BY_TEXT, "pythonSymbols": _SYMBOLS, "pythonResolutions": _RESOLVED}
+
     # scopes ------------------------------------------------------------------------------
 
     def scopes(self, tree: Tree, source: bytes, byte_offset: int) -> list[Scope]:
@@ -717,10 +716,7 @@ class PythonSupport:
         if cached is not None and now - cached[0] < RESOLVE_TTL_S:
             return list(cached[1])
         found = self._resolve(imp, from_path, workspace)
-        _RESOLVED[key] = (now, tuple(found))
-        if len(_RESOLVED) > 4096:
-            for stale in [k for k, (t, _) in _RESOLVED.items() if now - t >= RESOLVE_TTL_S] or list(_RESOLVED)[:1024]:
-                del _RESOLVED[stale]
+        _RESOLVED.put(key, (now, tuple(found)))
         return found
 
     def _resolve(self, imp: Import, from_path: Path, workspace: Workspace) -> list[Path]:

@@ -7,10 +7,11 @@ Three sources, all in gitignore syntax: a built-in deny-list of secrets, the wor
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 import pathspec
+
+from code_llama_ls.memory import Lru
 
 SECRET_PATTERNS = (
     ".env", ".env.*", "*.env", "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore",
@@ -29,12 +30,20 @@ def _spec(lines: list[str] | tuple[str, ...]) -> pathspec.PathSpec:
 _SECRETS = _spec(SECRET_PATTERNS)
 
 
-@lru_cache(maxsize=4096)
+IGNORE_FILE_SPECS: Lru[tuple[Path, int], pathspec.PathSpec | None] = Lru(256)
+"""Parsed ignore files by (path, mtime); the context engine sets the bound (``contextCacheEntries``)."""
+
+
 def _ignore_file(path: Path, mtime_ns: int) -> pathspec.PathSpec | None:
+    key = (path, mtime_ns)
+    if key in IGNORE_FILE_SPECS:
+        return IGNORE_FILE_SPECS.get(key)
     try:
-        return _spec(path.read_text(encoding="utf-8", errors="replace").splitlines())
+        spec = _spec(path.read_text(encoding="utf-8", errors="replace").splitlines())
     except OSError:
-        return None
+        spec = None
+    IGNORE_FILE_SPECS.put(key, spec)
+    return spec
 
 
 class IgnoreRules:

@@ -15,12 +15,13 @@ containing ``▁<EOT>`` or ``<s>`` is encoded as ordinary text.
 from __future__ import annotations
 
 import copy
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tokenizers import Tokenizer
+
+from code_llama_ls.memory import Lru
 
 SENTINEL = "☺"
 """The character Meta's reference prepends to encode without SentencePiece's dummy prefix."""
@@ -50,7 +51,8 @@ class SpecialIds:
 class InfillTokenizer:
     """Encodes prompt texts and decodes completions exactly as Meta's reference does."""
 
-    _LINE_CACHE_SIZE = 65_536
+    LINE_CACHE_LINES = 65_536
+    """Default bound of the per-line token cache (``tokenizerLineCache`` sets it)."""
 
     def __init__(self, tokenizer: Tokenizer, special: SpecialIds, name: str = "") -> None:
         self._tokenizer = copy.deepcopy(tokenizer)
@@ -61,7 +63,7 @@ class InfillTokenizer:
         self.name = name
         self._sentinel_ids = self._raw_encode(SENTINEL)
         self._sentinel_text = self._tokenizer.decode(self._sentinel_ids, skip_special_tokens=False)
-        self._line_ids: OrderedDict[str, list[int]] = OrderedDict()
+        self.line_cache: Lru[str, list[int]] = Lru(self.LINE_CACHE_LINES)
         self.lines_are_independent = _no_piece_crosses_a_line_break(self._tokenizer)
         self.vocab_size = max(self._tokenizer.get_vocab(with_added_tokens=True).values()) + 1
 
@@ -150,12 +152,10 @@ class InfillTokenizer:
         ``first`` marks the line that starts an ``enc`` text (it carries the leading ``▁``).
         """
         key = (" " + line) if first else line
-        ids = self._line_ids.get(key)
+        ids = self.line_cache.get(key)
         if ids is None:
             ids = self.encode_infilling(key)
-            self._line_ids[key] = ids
-            if len(self._line_ids) > self._LINE_CACHE_SIZE:
-                self._line_ids.popitem(last=False)
+            self.line_cache.put(key, ids)
         return ids
 
     def count_line(self, line: str, *, first: bool) -> int:
@@ -228,10 +228,12 @@ def _find_tokenizer_json(name_or_path: str, local_files_only: bool) -> Path | No
     try:
         return Path(hf_hub_download(name_or_path, "tokenizer.json", local_files_only=local_files_only))
     except LocalEntryNotFoundError as exc:
-        where = "in the local cache (localFilesOnly is set)" if local_files_only else "locally, and the hub is unreachable"
+        where = "in the local cache, and downloads are off (--local-files-only / `localFilesOnly`)" \
+            if local_files_only else "locally, and the hub is unreachable"
         raise TokenizerError(f"cannot find the tokenizer of {name_or_path!r} {where}") from exc
     except EntryNotFoundError:
         return None
     except Exception as exc:  # not cached, offline, unknown or gated repository …
-        where = "in the local cache (localFilesOnly is set)" if local_files_only else "on the Hugging Face hub"
+        where = "in the local cache (--local-files-only / `localFilesOnly`)" if local_files_only \
+            else "on the Hugging Face hub"
         raise TokenizerError(f"cannot get the tokenizer of {name_or_path!r} {where}: {exc}") from exc
