@@ -38,13 +38,17 @@ async function runCommand(page, title) {
   await page.keyboard.press("Enter");
 }
 
+/** The file's new text once a save has changed it and two reads 100 ms apart agree (a save
+ * truncates the file first: a read in between sees it empty). */
 async function waitForFile(file, before, timeoutMs) {
   const end = Date.now() + timeoutMs;
+  let last;
   for (;;) {
     const text = fs.readFileSync(file, "utf8");
-    if (text !== before || Date.now() > end) {
+    if ((text !== before && text === last) || Date.now() > end) {
       return text;
     }
+    last = text;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
