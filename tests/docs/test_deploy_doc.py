@@ -25,6 +25,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -32,7 +33,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pydantic.alias_generators import to_camel
 
 from code_llama_ls.cli import build_parser
 from code_llama_ls.settings import Settings, merge_settings
@@ -251,3 +251,4 @@ async def test_shell_block_runs(block, trained_model, tmp_path):
                 assert ANSWER in out
     finally:
         await server.stop()
+        shutil.rmtree(socket_dir, ignore_errors=True)
