@@ -1,6 +1,7 @@
 """Command line: the language server (default), and the pipeline from a shell.
 
-Lines and characters are 0-based, characters in UTF-16 code units as in LSP.
+Lines and characters are 0-based, characters in UTF-16 code units as in LSP. Every failure the
+user can act on ends here as one line on stderr and a documented exit status (``cli_common``).
 """
 
 from __future__ import annotations
@@ -11,8 +12,12 @@ import json
 import logging
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
+from code_llama_ls.cli_common import (EXIT_INPUT, EXIT_NOTHING, EXIT_OK, EXIT_STATUS_HELP, CliError, exit_status,
+                                      position_offset, read_document, repository_root)
+from code_llama_ls.lifetime import INTERRUPTED, exit_now
 from code_llama_ls.settings import DEFAULT_MODEL, Settings
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -60,18 +65,27 @@ def _add_position_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="code-llama-ls", description="Code Llama language server")
+    parser = argparse.ArgumentParser(prog="code-llama-ls", description="Code Llama language server",
+                                     epilog=EXIT_STATUS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stdio", action="store_true", help="speak LSP over stdio (the default)")
     parser.add_argument("--tcp", action="store_true", help="listen on 127.0.0.1 instead of stdio")
     parser.add_argument("--port", type=int, default=2087, help="port for --tcp (default: %(default)s)")
-    parser.add_argument("--log-level", default="WARNING", help="stderr log level (default: %(default)s)")
     commands = parser.add_subparsers(dest="command")
 
-    complete = commands.add_parser("complete", help="print the completion at a position")
+    complete = commands.add_parser(
+        "complete", help="print the completion at a position", epilog=EXIT_STATUS_HELP,
+        description="Print the model's completion at a position (0-based line and character, the character in\n"
+                    "UTF-16 code units as in LSP): exactly what an editor would show there.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_position_options(complete)
     _add_model_options(complete)
+    complete.add_argument("--verbose", action="store_true",
+                          help="say on stderr why there is no suggestion, how the model stopped, and its tokens")
 
-    prompt = commands.add_parser("prompt", help="show the exact prompt for a position")
+    prompt = commands.add_parser(
+        "prompt", help="show the exact prompt for a position", epilog=EXIT_STATUS_HELP,
+        description="Show the exact prompt the model would get at a position (0-based, as for complete).",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_position_options(prompt)
     _add_model_options(prompt)
     prompt.add_argument("--json", action="store_true", help="one JSON object: ids, mode, prefix, suffix, snippets")
@@ -101,7 +115,18 @@ def build_parser() -> argparse.ArgumentParser:
     from code_llama_ls.model_server import add_arguments as add_model_server_arguments
 
     add_model_server_arguments(commands)
+    _add_log_level(parser)
     return parser
+
+
+def _add_log_level(parser: argparse.ArgumentParser, default: str = "WARNING") -> None:
+    """``--log-level`` before or after any subcommand: below the top, no default of its own that
+    would hide the one given before the subcommand."""
+    parser.add_argument("--log-level", default=default, help="stderr log level (default: WARNING)")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subcommand in action.choices.values():
+                _add_log_level(subcommand, argparse.SUPPRESS)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -118,22 +143,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _open_at(args: argparse.Namespace):
-    from code_llama_ls.documents import Document, Position
-
-    try:
-        text = args.file.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SystemExit(f"code-llama-ls: {args.file} is not UTF-8 text ({exc.reason} at byte {exc.start})")
-    except OSError as exc:
-        raise SystemExit(f"code-llama-ls: cannot read {args.file}: {exc.strerror}")
-    document = Document(uri=args.file.resolve().as_uri(), text=text, version=0)
-    from code_llama_ls.documents import PositionError
-
-    try:
-        offset = document.offset_at(Position(args.line, args.character))
-    except PositionError as exc:
-        raise SystemExit(f"code-llama-ls: {exc}")
-    return document, offset
+    document = read_document(args.file)
+    return document, position_offset(document, args.file, args.line, args.character)
 
 
 def _context(file: Path, settings: Settings):
@@ -141,9 +152,18 @@ def _context(file: Path, settings: Settings):
     from code_llama_ls.context.engine import ContextEngine
     from code_llama_ls.documents import DocumentStore
 
-    folder = file.resolve().parent
-    root = next((p for p in (folder, *folder.parents) if (p / ".git").exists()), folder)
-    return ContextEngine(lambda: settings, DocumentStore(), [root])
+    return ContextEngine(lambda: settings, DocumentStore(), [repository_root(file)])
+
+
+@contextmanager
+def _naming(file: Path):
+    """A skipped completion (ignored or secret file, too large …) says why; this adds which file."""
+    from code_llama_ls.completion.engine import CompletionSkipped
+
+    try:
+        yield
+    except CompletionSkipped as exc:
+        raise CliError(f"{file}: {exc}", EXIT_INPUT) from None
 
 
 async def _pipeline(args: argparse.Namespace):
@@ -151,34 +171,44 @@ async def _pipeline(args: argparse.Namespace):
     from code_llama_ls.runtime import RuntimeEvents, RuntimeManager
 
     settings = _settings(args)
-    say = lambda *parts: print(*parts, file=sys.stderr)  # noqa: E731 - progress goes to stderr
     events = RuntimeEvents(
         status=lambda state, message: None,
-        progress_begin=say,
-        progress_report=lambda message, pct: say(message),
+        progress_begin=_say,
+        progress_report=lambda message, pct: _say(message),
         progress_end=lambda message: None,
-        error=say,
+        error=lambda message: None,  # the load's BackendError reaches main(), which prints it once
     )
     runtime = RuntimeManager(lambda: settings, events)
     return settings, runtime, CompletionEngine(runtime.get, lambda: settings, context=_context(args.file, settings))
 
 
+def _say(*parts: object) -> None:
+    print(*parts, file=sys.stderr)  # progress and explanations: stdout holds only the result
+
+
 async def _complete(args: argparse.Namespace) -> int:
-    from code_llama_ls.backends.base import BackendError
+    from code_llama_ls.completion.engine import NoSuggestion
 
     document, offset = _open_at(args)
     settings, runtime, engine = await _pipeline(args)
     try:
-        completion = await engine.complete(document, offset)
-    except BackendError as exc:
-        if runtime.loaded is not None:  # a load failure was already printed
-            print(f"code-llama-ls: {exc}", file=sys.stderr)
-        return 1
+        with _naming(args.file):
+            result = await engine.suggest(document, offset)
     finally:
         await runtime.close()
-    if completion is not None:
-        sys.stdout.write(completion.text + "\n")
-    return 0
+    stopped = f"the model stopped: {result.stop_reason}, after {_count(result.tokens, 'token')}"
+    if isinstance(result, NoSuggestion):
+        if args.verbose:
+            _say(f"no suggestion: {result.reason} ({stopped})")
+        return EXIT_NOTHING
+    if args.verbose:
+        _say(stopped)
+    sys.stdout.write(result.text + "\n")
+    return EXIT_OK
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _device_type(settings: Settings) -> str:
@@ -196,20 +226,20 @@ def _device_type(settings: Settings) -> str:
 
 
 def _prompt(args: argparse.Namespace) -> int:
-    from code_llama_ls.completion.engine import build_prompt
+    from code_llama_ls.completion.engine import CompletionEngine, build_prompt
+    from code_llama_ls.hub import load_failure, load_settings
     from code_llama_ls.prompts.tokenization import InfillTokenizer, TokenizerError
 
     document, offset = _open_at(args)
     settings = _settings(args)
-    try:
-        tokenizer = InfillTokenizer.from_pretrained(settings.tokenizer_name, local_files_only=settings.local_files_only)
-    except TokenizerError as exc:
-        print(f"code-llama-ls: {exc}", file=sys.stderr)
-        return 1
     context = _context(args.file, settings)
-    if context.is_ignored(document.uri):
-        print(f"code-llama-ls: {args.file} matches an ignore rule; it never goes into a prompt", file=sys.stderr)
-        return 1
+    with _naming(args.file):  # the checks the editor's completions get
+        CompletionEngine(lambda: None, lambda: settings, context=context).check_allowed(document)
+    used = load_settings(settings)
+    try:
+        tokenizer = InfillTokenizer.from_pretrained(used.tokenizer_name, local_files_only=used.local_files_only)
+    except TokenizerError as exc:
+        raise TokenizerError(load_failure(settings, used, exc)) from None
     prompt = build_prompt(document, offset, tokenizer, settings, _device_type(settings), context)
     if args.json:
         print(json.dumps(prompt.to_json(), ensure_ascii=False))
@@ -217,48 +247,63 @@ def _prompt(args: argparse.Namespace) -> int:
         print(f"mode={prompt.mode} ids={len(prompt.ids)} prefix_tokens={prompt.prefix_tokens} "
               f"suffix_tokens={prompt.suffix_tokens}")
         print(prompt.ids)
-    return 0
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        status = _run(args)
+    except KeyboardInterrupt:
+        exit_now(INTERRUPTED)  # a model may still be loading in a worker thread: do not wait for it
+    except Exception as exc:
+        status = exit_status(exc)
+        if status is None:  # a bug: keep its traceback
+            raise
+        print(f"code-llama-ls: {exc}", file=sys.stderr)
+    raise SystemExit(status)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The chosen command's exit status; the language server ends the process itself."""
     if args.command == "complete":
-        raise SystemExit(asyncio.run(_complete(args)))
+        return asyncio.run(_complete(args))
     if args.command == "prompt":
-        raise SystemExit(_prompt(args))
+        return _prompt(args)
     if args.command in ("explain", "docstring", "tests"):
         from code_llama_ls.actions import cli as actions_cli
 
-        raise SystemExit(actions_cli.main(args))
+        return actions_cli.main(args)
     if args.command == "model-server":
         from code_llama_ls import model_server
 
-        raise SystemExit(model_server.main(args))
+        return model_server.main(args)
     if args.command == "bench" and args.bench == "context":
         from code_llama_ls.bench import context
 
-        raise SystemExit(context.main(args))
+        return context.main(args)
     if args.command == "bench" and args.bench == "load":
         from code_llama_ls.bench import load
 
-        raise SystemExit(load.main(args))
+        return load.main(args)
     if args.command == "bench" and args.bench == "soak":
         from code_llama_ls.bench import soak
 
-        raise SystemExit(soak.main(args))
+        return soak.main(args)
     if args.command == "bench" and args.bench == "replay":
         from code_llama_ls.bench import replay
 
-        raise SystemExit(replay.main(args))
+        return replay.main(args)
     if args.command == "bench":
         from code_llama_ls.bench import overhead
 
-        raise SystemExit(overhead.main(args))
+        return overhead.main(args)
     from code_llama_ls.server import serve_stdio, serve_tcp
 
     if args.tcp:
         serve_tcp(args.port)
     else:
         serve_stdio()
+    return EXIT_OK

@@ -132,9 +132,9 @@ class Document:
         if position.line >= len(self._line_starts):
             if clamp:
                 return len(self.text)
-            raise PositionError(
-                f"line {position.line} is past the end of {self.uri} ({len(self._line_starts)} lines)"
-            )
+            count = len(self._line_starts)
+            raise PositionError(f"line {position.line} is past the end of {self.uri} "
+                                f"({count} {'line' if count == 1 else 'lines'})")
         start, end = self.line_range(position.line)
         if encoding == "utf-32" or self.text.isascii():
             return min(start + position.character, end)

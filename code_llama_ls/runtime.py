@@ -1,9 +1,11 @@
 """Loading the tokenizer and backend that the current settings name, once, off the event loop.
 
-A failed load is reported once (status ``error`` and one message) and remembered: later
-requests get empty results at once instead of retrying and re-reporting, until the model
-settings change. A remote backend's server may come up later: a request made ``REMOTE_RETRY_S``
-after its failed connection tries again (and a failure with the same message is not re-shown).
+A failed load is reported once (status ``error`` and one message; the log has it at info level
+only) and remembered: later requests get empty results at once instead of retrying and
+re-reporting, until the model settings change. A hub that does not answer is noticed before the
+load (``code_llama_ls.hub``). A remote backend's server may come up later: a request made
+``REMOTE_RETRY_S`` after its failed connection tries again (and a failure with the same message is
+not re-shown).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from code_llama_ls.backends import create_backend
 from code_llama_ls.backends.base import BackendError
 from code_llama_ls.completion.engine import Runtime
+from code_llama_ls.hub import load_failure, load_settings
 from code_llama_ls.prompts.tokenization import InfillTokenizer, TokenizerError
 from code_llama_ls.settings import Settings
 
@@ -78,21 +81,22 @@ class RuntimeManager:
             await previous.backend.close()
         self._events.status("loading", f"loading {settings.model}")
         self._events.progress_begin(f"Code Llama: loading {settings.model}")
-        backend = None
+        backend, used = None, settings
         try:
+            used = await asyncio.to_thread(load_settings, settings)
             tokenizer = await asyncio.to_thread(
-                InfillTokenizer.from_pretrained, settings.tokenizer_name, local_files_only=settings.local_files_only
+                InfillTokenizer.from_pretrained, used.tokenizer_name, local_files_only=used.local_files_only
             )
-            backend = create_backend(settings, tokenizer)
+            backend = create_backend(used, tokenizer)
             loop = asyncio.get_running_loop()
             await backend.load(lambda message, percentage: loop.call_soon_threadsafe(
                 self._events.progress_report, message, percentage))
         except (BackendError, TokenizerError) as exc:
-            message = str(exc)
+            message = load_failure(settings, used, exc)
             if backend is not None:
                 await backend.close()  # a remote backend's connection pool
             self._failed_at = time.monotonic()
-            log.error("model load failed: %s", message)
+            log.info("model load failed: %s", message)
             self._events.progress_end("failed")
             self._events.status("error", message)
             if message != self._last_error:  # a remote retry that fails the same way is not shown again

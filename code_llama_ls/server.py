@@ -136,7 +136,7 @@ class CodeLlamaServer(LanguageServer):
         if uri in self.documents:
             return self.documents.get(uri).text
         try:
-            return path.read_text(encoding="utf-8")
+            return path.read_bytes().decode("utf-8")  # line breaks as they are: edits keep a CRLF file CRLF
         except (OSError, UnicodeDecodeError):
             return None
 
@@ -404,11 +404,33 @@ def _as_dict(params: Any) -> Any:
 
 
 def serve_stdio() -> None:
+    """LSP over stdio until the client's ``exit``, the end of stdin or Ctrl-C; then the process
+    ends at once (see ``code_llama_ls.lifetime``)."""
+    from code_llama_ls.lifetime import exit_now
+
+    _end_process_on_exit()
     server.start_io()
+    exit_now(0)
 
 
 def serve_tcp(port: int) -> None:
+    """LSP for one client on 127.0.0.1:``port``, until its ``exit``, its disconnection or Ctrl-C."""
+    from code_llama_ls.lifetime import exit_now
+
+    _end_process_on_exit()
     server.start_tcp("127.0.0.1", port)
+    exit_now(0)
+
+
+def _end_process_on_exit() -> None:
+    """pygls answers ``exit`` with ``sys.exit`` inside the event loop, which over TCP prints a
+    traceback and waits for the worker threads; end the process here first, with the status LSP
+    asks for (0 after ``shutdown``, else 1)."""
+    from code_llama_ls.lifetime import exit_now, exit_on_interrupt
+
+    exit_on_interrupt()
+    if types.EXIT not in server.protocol.fm.features:
+        server.feature(types.EXIT)(lambda ls, params: exit_now(0 if ls.protocol._shutdown else 1))
 
 
 __all__ = ["CodeLlamaServer", "server", "serve_stdio", "serve_tcp"]

@@ -8,19 +8,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import sys
+import textwrap
 from pathlib import Path
 
+from code_llama_ls.cli_common import (EXIT_OK, EXIT_STATUS_HELP, EXIT_USAGE, CliError, line_start, range_offsets,
+                                      read_document, repository_root)
 from code_llama_ls.settings import DEFAULT_MODEL, Settings
 
-COMMANDS = ("explain", "docstring", "tests")
+
+MODEL_HELP = ("the completion model: hub id or folder (default: %(default)s); it answers here too unless "
+              "--instruct-model is set")
+INSTRUCT_MODEL_HELP = "the model that answers (default: --model; instructModel in an editor)"
+ANSWERING_MODEL = ("The model that answers is --instruct-model, else --model, whose default is a base model "
+                   "(not trained to follow instructions): an Instruct model such as "
+                   "codellama/CodeLlama-7b-Instruct-hf answers better.")
 
 
 def add_arguments(commands) -> None:
-    def common(parser: argparse.ArgumentParser) -> None:
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        description = textwrap.fill(f"{help[:1].upper()}{help[1:]}. {ANSWERING_MODEL}", 78)
+        parser = commands.add_parser(name, help=help, description=description, epilog=EXIT_STATUS_HELP,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
         parser.add_argument("file", type=Path)
-        parser.add_argument("--model", default=DEFAULT_MODEL, help="instruct model: hub id or folder (default: %(default)s)")
+        parser.add_argument("--model", default=DEFAULT_MODEL, help=MODEL_HELP)
+        parser.add_argument("--instruct-model", help=INSTRUCT_MODEL_HELP)
         parser.add_argument("--device", default="auto")
         parser.add_argument("--max-new-tokens", type=int, default=512)
         parser.add_argument("--max-context-tokens", type=int)
@@ -31,25 +43,18 @@ def add_arguments(commands) -> None:
         from code_llama_ls.cli import add_remote_options
 
         add_remote_options(parser)
+        return parser
 
-    explain = commands.add_parser("explain", help="explain a range of a file (Markdown), or answer a question")
-    common(explain)
+    explain = command("explain", "explain a range of a file (Markdown), or answer a question")
     explain.add_argument("--range", required=True, help="L1:C1-L2:C2, 0-based")
     explain.add_argument("--question", help="ask this instead of a plain explanation")
-    docstring = commands.add_parser("docstring", help="document the definition at a line (unified diff)")
-    common(docstring)
+    docstring = command("docstring", "document the definition at a line (unified diff)")
     docstring.add_argument("--line", type=int, required=True, help="0-based line in the definition")
     docstring.add_argument("--replace", action="store_true", help="replace an existing docstring")
     docstring.add_argument("--apply", action="store_true", help="write the change")
-    tests = commands.add_parser("tests", help="generate tests for a symbol (unified diff)")
-    common(tests)
+    tests = command("tests", "generate tests for a symbol (unified diff)")
     tests.add_argument("--symbol", help="function, method or class name (default: the module)")
     tests.add_argument("--apply", action="store_true", help="write the change")
-
-
-def _fail(message: str) -> int:
-    print(f"code-llama-ls: {message}", file=sys.stderr)
-    return 1
 
 
 def main(args: argparse.Namespace) -> int:
@@ -57,68 +62,62 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from code_llama_ls.actions.service import ActionCancelled, ActionError, ActionService
-    from code_llama_ls.actions.targets import DEFINITIONS
+    from code_llama_ls.actions.service import ActionService, instruct_settings
+    from code_llama_ls.cli import remote_settings
     from code_llama_ls.context.engine import ContextEngine
-    from code_llama_ls.documents import Document, DocumentStore, Position, PositionError
+    from code_llama_ls.documents import DocumentStore
     from code_llama_ls.runtime import RuntimeEvents, RuntimeManager
 
-    try:
-        text = args.file.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return _fail(f"cannot read {args.file}: {exc}")
-    path = args.file.resolve()
-    document = Document(uri=path.as_uri(), text=text, version=0)
-    from code_llama_ls.cli import remote_settings
-
-    settings = Settings(model=args.model, device=args.device, instruct_max_new_tokens=args.max_new_tokens,
-                        max_context_tokens=args.max_context_tokens, local_files_only=args.local_files_only,
-                        tokenizer=args.tokenizer, instruct_endpoint=args.instruct_endpoint, **remote_settings(args))
-    root = next((p for p in (path.parent, *path.parent.parents) if (p / ".git").exists()), path.parent)
-    kind, question, replace, start, end = args.command, None, False, 0, 0
-    try:
-        if kind == "explain":
-            match = re.fullmatch(r"(\d+):(\d+)-(\d+):(\d+)", args.range)
-            if match is None:
-                return _fail("--range must look like L1:C1-L2:C2")
-            l1, c1, l2, c2 = map(int, match.groups())
-            start = document.offset_at(Position(l1, c1))
-            end = document.offset_at(Position(l2, c2))
-            if args.question:
-                kind, question = "ask", args.question
-        elif kind == "docstring":
-            start = end = document.line_range(args.line)[0] + len(document.line_text(args.line)) - \
-                len(document.line_text(args.line).lstrip())
-            replace = args.replace
-        elif args.symbol:
-            found = _find_symbol(document, args.symbol, DEFINITIONS.get(document.language, {}))
-            if found is None:
-                return _fail(f"no function, method or class named {args.symbol!r} in {args.file}")
-            start = end = found
-        else:
-            start = end = len(text)
-    except (PositionError, IndexError) as exc:
-        return _fail(str(exc))
-
-    say = lambda *parts: print(*parts, file=sys.stderr)  # noqa: E731 - progress goes to stderr
-    runtime = RuntimeManager(lambda: settings, RuntimeEvents(lambda state, message: None, say,
-                                                             lambda message, pct: None, lambda message: None, say))
+    document = read_document(args.file)
+    settings = Settings(model=args.model, instruct_model=args.instruct_model, device=args.device,
+                        instruct_max_new_tokens=args.max_new_tokens, max_context_tokens=args.max_context_tokens,
+                        local_files_only=args.local_files_only, tokenizer=args.tokenizer,
+                        instruct_endpoint=args.instruct_endpoint, **remote_settings(args))
+    root = repository_root(args.file)
+    start, end, place = _where(args, document)
+    kind, question = ("ask", args.question) if args.command == "explain" and args.question else (args.command, None)
+    events = RuntimeEvents(lambda state, message: None, _say, lambda message, pct: None, lambda message: None,
+                           lambda message: None)  # a load failure reaches the caller as ModelError, printed once
+    runtime = RuntimeManager(lambda: instruct_settings(settings), events)
     service = ActionService(runtime.get, lambda: settings, ContextEngine(lambda: settings, DocumentStore(), [root]),
                             lambda: [root])
     try:
-        result = await service.run(kind, document, start, end, question=question, replace=replace)
-    except (ActionError, ActionCancelled) as exc:
-        return _fail(str(exc))
+        result = await service.run(kind, document, start, end, question=question,
+                                   replace=getattr(args, "replace", False), place=place)
     finally:
         await runtime.close()
     if result.edit is None:
         print(result.markdown)
-        return 0
+        return EXIT_OK
     sys.stdout.write(result.edit.diff(root))
     if getattr(args, "apply", False):
         result.edit.write()
-        say(result.edit.message)
-    return 0
+        _say(result.edit.message)
+    return EXIT_OK
+
+
+def _say(*parts: object) -> None:
+    print(*parts, file=sys.stderr)  # progress and messages: stdout holds only the result
+
+
+def _where(args: argparse.Namespace, document) -> tuple[int, int, str]:
+    """The offsets the command works on, and how messages name them."""
+    if args.command == "explain":
+        start, end = range_offsets(document, args.file, args.range)
+        return start, end, f"--range {args.range} of {args.file}"
+    if args.command == "docstring":
+        start = line_start(document, args.file, args.line)
+        line = document.line_text(args.line)
+        start += len(line) - len(line.lstrip())
+        return start, start, f"line {args.line} of {args.file}"
+    if args.symbol:
+        from code_llama_ls.actions.targets import DEFINITIONS
+
+        found = _find_symbol(document, args.symbol, DEFINITIONS.get(document.language, {}))
+        if found is None:
+            raise CliError(f"no function, method or class named {args.symbol!r} in {args.file}", EXIT_USAGE)
+        return found, found, f"{args.symbol!r} in {args.file}"
+    return len(document.text), len(document.text), str(args.file)
 
 
 def _find_symbol(document, name: str, kinds: dict) -> int | None:

@@ -20,6 +20,9 @@ from code_llama_ls.actions.targets import Target, error_count, node_for, parse, 
 SUPPORTED = ("python", "javascript", "typescript", "typescriptreact", "java", "rust", "go", "c", "cpp")
 
 
+REGENERATE = "use Regenerate docstring (--replace on the command line) to replace it"
+
+
 class DocstringError(ValueError):
     """No docstring can be placed (exists and not replacing, would not parse …)."""
 
@@ -96,7 +99,7 @@ def _python_change(text: str, target: Target, doc: str, replace: bool) -> TextCh
     source = tree.root_node.text or b""
     existing = existing_docstring("python", text, target)
     if existing is not None and not replace:
-        raise DocstringError(f"{target.name} already has a docstring (use the replace action to regenerate it)")
+        raise DocstringError(f"{target.name} already has a docstring: {REGENERATE}")
     def_line = _line_start(text, target.start)
     first = statements[0] if statements else body
     first_start = to_char(source, first.start_byte, text)
@@ -138,13 +141,13 @@ def docstring_change(language: str, text: str, target: Target, doc: str, *, repl
     if language not in SUPPORTED:
         raise DocstringError(f"docstrings are not supported for {language}")
     if target.kind == "module":
-        raise DocstringError("put the cursor on a function, method or class to document it")
+        raise DocstringError("a module is documented by hand: choose a function, method or class")
     if language == "python":
         change = _python_change(text, target, doc, replace)
     else:
         existing = existing_docstring(language, text, target)
         if existing is not None and not replace:
-            raise DocstringError(f"{target.name} already has a doc comment (use the replace action to regenerate it)")
+            raise DocstringError(f"{target.name} already has a doc comment: {REGENERATE}")
         anchor_line = _line_start(text, target.anchor)
         indent = _indent_of_line(text, target.anchor)
         block = comment_block(language, doc, indent, target.name)

@@ -123,8 +123,8 @@ def fit_prompt(tokenizer, head: str, ctx: ActionContext, limit: int, hf_tokenize
         prompt = build_instruct_prompt(tokenizer, dialog_for(head, candidate), hf_tokenizer)
         if len(prompt.ids) <= limit:
             return prompt, candidate
-    raise PromptTooLong(f"the code is too long for the model's context ({len(prompt.ids)} tokens, at most {limit}); "
-                        "select less")
+    raise PromptTooLong(f"the code is too long for the model's context ({len(prompt.ids)} tokens, at most {limit}): "
+                        "choose less code, or raise maxContextTokens (--max-context-tokens)")
 
 
 def check_question(question: str | None) -> str:

@@ -33,7 +33,20 @@ TITLES = {"explain": "Explaining code", "ask": "Answering", "docstring": "Writin
 
 
 class ActionError(Exception):
-    """Shown to the user as is; no edit is made."""
+    """Shown to the user as is; no edit is made. The subclasses say what has to change (the
+    command line maps them to exit statuses); this class itself: the file."""
+
+
+class SelectionError(ActionError):
+    """The cursor, selection or question does not fit the action (nothing there, too long)."""
+
+
+class ModelError(ActionError):
+    """The model could not be loaded, or failed while answering."""
+
+
+class NoUsableAnswer(ActionError):
+    """The model answered with nothing that can be shown or applied."""
 
 
 class ActionCancelled(Exception):
@@ -81,25 +94,29 @@ class ActionService:
 
     async def run(self, kind: str, document: Document, start: int, end: int, *, question: str | None = None,
                   replace: bool = False, cancel: CancelToken | None = None,
-                  on_text: Callable[[str], None] = lambda text: None) -> ActionResult:
+                  on_text: Callable[[str], None] = lambda text: None, place: str | None = None) -> ActionResult:
+        """``place`` names ``start``–``end`` in messages as the caller's user knows it ("line 3 of
+        add.py" on the command line); by default "the cursor" or "the selection"."""
         cancel = cancel or CancelToken()
         if kind not in KINDS:
             raise ActionError(f"unknown action {kind!r}")
         language = document.language
+        place = place or ("the cursor" if start == end and kind in ("docstring", "tests") else "the selection")
         if self.context is not None and self.context.is_ignored(document.uri):
-            raise ActionError("this file matches an ignore rule; it is never sent to the model")
+            raise ActionError(f"{self._path(document).name} matches an ignore rule or is a secret; "
+                              "it is never sent to the model")
         text = document.text  # a snapshot: the document may change while the model answers
         target = None
         if kind in ("explain", "ask"):
             if start >= end or not text[start:end].strip():
-                raise ActionError("select the code first: the selection is empty")
+                raise SelectionError(f"{place} holds no code to {kind}")
             if kind == "ask":
                 try:
                     question = check_question(question)
                 except PromptRefused as exc:
-                    raise ActionError(f"question refused: {exc}") from exc
+                    raise SelectionError(f"question refused: {exc}") from exc
                 except ValueError as exc:
-                    raise ActionError(str(exc)) from exc
+                    raise SelectionError(str(exc)) from exc
         else:
             supported = docstrings.SUPPORTED if kind == "docstring" else testfiles.SUPPORTED
             if language not in supported:
@@ -108,15 +125,15 @@ class ActionService:
                                   f"{label} files (supported: {', '.join(sorted(set(LANGUAGE_LABELS.values())))})")
             target = target_for(kind, document, start, end)
             if target is None:
-                raise ActionError("put the cursor on a function, method or class")
+                raise SelectionError(f"no function, method or class at {place}")
             if kind == "docstring" and not replace and docstrings.existing_docstring(language, text, target):
-                raise ActionError(f"{target.name} already has a docstring; use \"Regenerate docstring\" to replace it")
+                raise ActionError(f"{target.name} already has a docstring: {docstrings.REGENERATE}")
             start, end = target.start, target.end
 
         try:
             runtime = await self._runtime()
         except BackendError as exc:
-            raise ActionError(f"model error: {exc}") from exc
+            raise ModelError(f"model error: {exc}") from exc
         settings = self._settings()
         limit = settings.context_tokens_for(runtime.backend.device_type) - settings.instruct_max_new_tokens
         module = self._module(document) if kind == "tests" and language == "python" else None
@@ -124,7 +141,7 @@ class ActionService:
             prompt = action_prompt(runtime.tokenizer, kind, document, start, end, target=target, question=question,
                                    module=module, context=self.context, limit=max(limit, 1))
         except PromptTooLong as exc:
-            raise ActionError(str(exc)) from exc
+            raise SelectionError(str(exc)) from exc
         if settings.log_prompts:
             log.info("%s prompt for %s: %d ids", kind, document.uri, len(prompt.ids))
 
@@ -142,7 +159,7 @@ class ActionService:
                 if chunk.text:
                     on_text(answer.lstrip())
         except BackendError as exc:
-            raise ActionError(f"model error: {exc}") from exc
+            raise ModelError(f"model error: {exc}") from exc
         if reason == "cancelled":
             raise ActionCancelled(f"{kind} cancelled")
         log.info("%s: %d tokens in %.0f ms (%s)", kind, tokens, (time.perf_counter() - started) * 1000, reason)
@@ -150,7 +167,7 @@ class ActionService:
         result = ActionResult(kind, answer, tokens=tokens, stop_reason=reason)
         if kind in ("explain", "ask"):
             if not answer:
-                raise ActionError("the model gave an empty answer")
+                raise NoUsableAnswer("the model gave an empty answer")
             result.markdown = answer
             return result
         try:
@@ -159,7 +176,7 @@ class ActionService:
             else:
                 result.edit = self._tests_edit(document, text, target, answer)
         except NoCodeError as exc:
-            raise ActionError(f"no usable answer: {exc}; nothing was changed") from exc
+            raise NoUsableAnswer(f"no usable answer: {exc}; nothing was changed") from exc
         except (docstrings.DocstringError, testfiles.TestFileError) as exc:
             raise ActionError(str(exc)) from exc
         return result
@@ -199,7 +216,8 @@ class ActionService:
 
 
 def _read_disk(path: Path) -> str | None:
+    """The file's text with its line breaks as they are (``read_text`` would turn CRLF into LF)."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None

@@ -166,6 +166,15 @@ class TransformersBackend:
     def prefix_cache(self) -> PrefixCache:
         return self._prefix_cache
 
+    def _not_found(self, exc: OSError) -> str:
+        """One line: transformers' message has a second one, and under local files only it speaks
+        of a connection that was never tried."""
+        if self._local_files_only:
+            return (f"model {self.model_name!r} is not in the local cache, and downloads are off "
+                    "(--local-files-only / `localFilesOnly`)")
+        first_line = str(exc).strip().split("\n", 1)[0]
+        return f"model {self.model_name!r} not found locally or on the Hugging Face hub: {first_line}"
+
     # -- worker thread ---------------------------------------------------------------------
 
     def _load_blocking(self, progress: ProgressCallback) -> None:
@@ -183,8 +192,7 @@ class TransformersBackend:
                 self.model_name, dtype=dtype, local_files_only=self._local_files_only
             )
         except OSError as exc:
-            where = "in the local cache or folder" if self._local_files_only else "locally or on the Hugging Face hub"
-            raise BackendError(f"model {self.model_name!r} not found {where}: {exc}") from exc
+            raise BackendError(self._not_found(exc)) from exc
         progress(f"moving {self.model_name} to {device}", 80)
         model.to(device)
         model.eval()

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from code_llama_ls.backends.base import Backend, BackendError, CancelToken, GenerationRequest, InfillParts
 from code_llama_ls.completion.cache import CachedGeneration, CompletionCache, heal, piece_texts
-from code_llama_ls.completion.postprocess import CursorContext, postprocess
+from code_llama_ls.completion.postprocess import CursorContext, postprocess_outcome
 from code_llama_ls.context.engine import ContextEngine, comment_prefix
 from code_llama_ls.context.syntax import completion_scope
 from code_llama_ls.documents import Document
@@ -58,6 +58,15 @@ class Completion:
     replace_end: int = 0  # characters after the cursor, on its line, that the text replaces
     generation_id: int = 0  # the model call whose tokens this is
     from_cache: bool = False  # served without a model call
+
+
+@dataclass(frozen=True)
+class NoSuggestion:
+    """A request that ended without a suggestion, and why: post-processing's reason, or ``cancelled``."""
+
+    reason: str
+    stop_reason: str
+    tokens: int
 
 
 @dataclass(eq=False)
@@ -150,9 +159,14 @@ class CompletionEngine:
             raise CompletionSkipped("document too large for completions")
 
     async def complete(self, document: Document, offset: int, automatic: bool = False) -> Completion | None:
-        """The suggestion at ``offset``; cancelled (CancelledError) when superseded.
+        """The suggestion at ``offset``, or None; cancelled (CancelledError) when superseded.
 
         ``automatic``: an inline completion triggered by typing (SPM under ``fimMode: auto``)."""
+        result = await self.suggest(document, offset, automatic)
+        return result if isinstance(result, Completion) else None
+
+    async def suggest(self, document: Document, offset: int, automatic: bool = False) -> Completion | NoSuggestion:
+        """As ``complete``, saying why when there is nothing to suggest."""
         self.check_allowed(document)
         key = (document.uri, document.version, offset)
         request = self._requests.get(key)
@@ -224,7 +238,8 @@ class CompletionEngine:
         if self.events.maxlen != settings.engine_stats_events:
             self.events = deque(self.events, maxlen=settings.engine_stats_events)
 
-    async def _serve(self, request: _Request, document: Document, offset: int, automatic: bool) -> Completion | None:
+    async def _serve(self, request: _Request, document: Document, offset: int,
+                     automatic: bool) -> Completion | NoSuggestion:
         settings = self._settings()
         runtime = await self._runtime()
         if runtime is not self._cache_owner:  # another model: its paths mean nothing here
@@ -272,7 +287,8 @@ class CompletionEngine:
         if hit is not None:
             self._supersede(uri, keep=request)
             done = time.perf_counter()
-            text = postprocess(hit.raw, cursor)
+            outcome = postprocess_outcome(hit.raw, cursor)
+            text = outcome.suggestion
             finished = time.perf_counter()
             timings = {"prompt": (prompt_done - started) * 1000, "lookup": (done - prompt_done - waited) * 1000,
                        "waited": waited * 1000, "generation": 0.0, "postprocess": (finished - done) * 1000}
@@ -280,7 +296,7 @@ class CompletionEngine:
             if settings.log_prompts:
                 log.info("completion from cache: raw=%r shown=%r", hit.raw, text)
             if text is None:
-                return None
+                return NoSuggestion(outcome.why_empty, "cache", hit.tokens)
             return Completion(text.text, offset, hit.tokens, "cache", timings, text.replace_end,
                               hit.generation_id, True)
 
@@ -331,7 +347,8 @@ class CompletionEngine:
         generated = time.perf_counter()
         raw = generation.produced
 
-        text = postprocess(raw, cursor)
+        outcome = postprocess_outcome(raw, cursor)
+        text = outcome.suggestion
         finished = time.perf_counter()
         timings = {
             "prompt": (prompt_done - started) * 1000,
@@ -349,8 +366,10 @@ class CompletionEngine:
         log.info("generated %d tokens in %.0f ms (%s)", tokens, info["latencyMs"], reason)
         if settings.log_prompts:
             log.info("completion: raw=%r shown=%r", raw, text)
-        if reason == "cancelled" or text is None:
-            return None
+        if reason == "cancelled":
+            return NoSuggestion("cancelled", reason, tokens)
+        if text is None:
+            return NoSuggestion(outcome.why_empty, reason, tokens)
         return Completion(text.text, offset, tokens, reason, timings, text.replace_end, generation.id)
 
     def _record_generation(self, document: Document, offset: int, generation_id: int, final, reason: str) -> None:
@@ -370,4 +389,5 @@ class CompletionEngine:
                             "timingsMs": dict(timings)})
 
 
-__all__ = ["BackendError", "Completion", "CompletionEngine", "CompletionSkipped", "Runtime", "build_prompt"]
+__all__ = ["BackendError", "Completion", "CompletionEngine", "CompletionSkipped", "NoSuggestion", "Runtime",
+           "build_prompt"]

@@ -17,7 +17,8 @@ the document looked like around the cursor when the request came); ``postprocess
    to its longest leading part that adds none;
 8. CRLF documents get CRLF suggestions.
 
-A suggestion that comes out empty is dropped rather than shown.
+A suggestion that comes out empty is dropped rather than shown; ``postprocess_outcome`` says which
+step emptied it (``code-llama-ls complete --verbose`` prints that).
 """
 
 from __future__ import annotations
@@ -65,6 +66,23 @@ class Suggestion:
 
     def __hash__(self) -> int:
         return hash(self.text) if self.replace_end == 0 else hash((self.text, self.replace_end))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What post-processing made of a raw output: the suggestion, or in words why there is none."""
+
+    suggestion: Suggestion | None
+    why_empty: str = ""
+
+
+WROTE_NOTHING = "the model wrote nothing before its end token"
+WROTE_WHITESPACE = "the model wrote only whitespace"
+FIRST_LINE_BLANK = "the model's first line is blank, and only one line is suggested here"
+CLOSED_AT_ONCE = "the model closed the block at the cursor before writing anything in it"
+ECHOED_NEXT_LINES = "the model wrote only the lines that already follow the cursor"
+ECHOED_LINE_SUFFIX = "the model wrote only what already follows the cursor"
+SYNTAX_ERRORS = "every leading part of the model's text would add a syntax error"
 
 
 @dataclass(frozen=True)
@@ -301,25 +319,37 @@ def check_syntax(suggestion: Suggestion, cursor: CursorContext) -> Suggestion | 
 
 
 def postprocess(raw: str, cursor: CursorContext) -> Suggestion | None:
+    return postprocess_outcome(raw, cursor).suggestion
+
+
+def postprocess_outcome(raw: str, cursor: CursorContext) -> Outcome:
+    """The filters in order; the first that leaves nothing names the reason."""
     text = raw.replace("\r\n", "\n")
+    if not text.strip():
+        return Outcome(None, WROTE_WHITESPACE if text else WROTE_NOTHING)
     text = cut_at_sentinel(text)
+    if not text.strip():
+        return Outcome(None, WROTE_NOTHING)
     text = limit_to_scope(text, cursor.scope, cursor)
+    if not text.strip():
+        return Outcome(None, FIRST_LINE_BLANK if cursor.scope == "line" else CLOSED_AT_ONCE)
     text = drop_repetition(text, cursor.line_prefix)
     text = drop_echoed_next_lines(text, cursor)
-    text = trim_trailing_whitespace(text, cursor.line_suffix)
     if not text.strip():
-        return None
+        return Outcome(None, ECHOED_NEXT_LINES)
+    text = trim_trailing_whitespace(text, cursor.line_suffix)
     suggestion = replace_closing_rest(text, cursor) or Suggestion(
         drop_echoed_line_suffix(text, cursor.line_suffix, cursor.line_prefix, cursor.language))
     if not suggestion.text.strip():
-        return None
+        return Outcome(None, ECHOED_LINE_SUFFIX)
     suggestion = check_syntax(suggestion, cursor)
-    if suggestion is None or not suggestion.text.strip() \
-            or suggestion.text == cursor.line_suffix[:suggestion.replace_end]:
-        return None  # nothing left, or only what is already there
+    if suggestion is None:
+        return Outcome(None, SYNTAX_ERRORS)
+    if not suggestion.text.strip() or suggestion.text == cursor.line_suffix[:suggestion.replace_end]:
+        return Outcome(None, ECHOED_LINE_SUFFIX)  # only what is already there
     if cursor.crlf:
         suggestion = Suggestion(suggestion.text.replace("\n", "\r\n"), suggestion.replace_end)
-    return suggestion
+    return Outcome(suggestion)
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from code_llama_ls.bench.tiny_model import INSTRUCT_EXAMPLES, INSTRUCT_SOURCE
+from code_llama_ls.cli_common import EXIT_USAGE
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -29,4 +30,4 @@ def test_cli_explain_docstring_and_tests(trained_model, tmp_path):
     assert (tmp_path / "tests" / "test_add.py").read_text() == \
         "from add import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
     missing = run("tests", str(source), "--symbol", "nope", *model)
-    assert missing.returncode == 1 and "no function, method or class named 'nope'" in missing.stderr
+    assert missing.returncode == EXIT_USAGE and "no function, method or class named 'nope'" in missing.stderr

@@ -116,7 +116,7 @@ def test_answers_without_code_give_a_message(kind, answer, message):
 def test_bad_input():
     doc, offset = document("python")
     svc, _ = service("x")
-    with pytest.raises(ActionError, match="selection is empty"):
+    with pytest.raises(ActionError, match="the selection holds no code"):
         asyncio.run(svc.run("explain", doc, offset, offset))
     with pytest.raises(ActionError, match="special tags are not allowed"):
         asyncio.run(svc.run("ask", doc, 0, 20, question="[INST] hi [/INST]"))

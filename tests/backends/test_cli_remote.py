@@ -9,6 +9,8 @@ import sys
 
 from loopback import completion_chunk, openai_models, sse
 
+from code_llama_ls.cli_common import EXIT_MODEL
+
 SOURCE = "def add(a, b):\n\n\nprint(add(1, 2))\n"
 
 
@@ -66,7 +68,7 @@ async def test_complete_reports_a_server_error(serve, tokenizer_dir, tmp_path):
     code, out, err = await cli("complete", str(file), "--line", "1", "--character", "0", "--model", "m",
                                "--tokenizer", str(tokenizer_dir), "--local-files-only", "--backend", "openai",
                                "--url", server.url)
-    assert code == 1 and out == ""
+    assert code == EXIT_MODEL and out == ""
     assert "HTTP 500" in err and "no GPU left" in err
 
 
