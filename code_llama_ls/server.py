@@ -77,6 +77,14 @@ class CodeLlamaProtocol(LanguageServerProtocol):
         super()._handle_cancel_notification(msg_id)
         self._server.actions.cancel_request(msg_id)
 
+    def _execute_handler(self, msg_id, handler, callback, args=None, kwargs=None):
+        """pygls 2.1 files the future of every notification it runs as a coroutine or a generator
+        (didOpen, didChange, didClose here) in ``_request_futures`` under a made-up id and never
+        takes it out again: one future per keystroke. Take it out once it is done."""
+        super()._execute_handler(msg_id, handler, callback, args, kwargs)
+        if callback == self._check_handler_result and (future := self._request_futures.get(msg_id)) is not None:
+            future.add_done_callback(lambda _: self._request_futures.pop(msg_id, None))
+
     def _user_handler(self, method: str, params: Any):
         if (handler := self.fm.features.get(method)) is not None:
             yield handler, (params,), None
