@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
-from code_llama_ls.actions import docstrings, testfiles
+from code_llama_ls.actions import docstrings
 from code_llama_ls.actions.edits import ActionEdit
 from code_llama_ls.actions.service import TITLES, ActionCancelled, ActionError, ActionService, target_for
 from code_llama_ls.backends.base import CancelToken

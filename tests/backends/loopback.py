@@ -156,6 +156,25 @@ def completion_chunk(text: str, finish: str | None = None) -> dict:
             "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}]}
 
 
+async def stream_completion(reply: Reply, pieces, delay: float = 0.0) -> None:
+    """An OpenAI completions stream of ``pieces`` (``delay`` seconds apart), then stop and ``[DONE]``."""
+    await reply.start_stream()
+    for piece in pieces:
+        await reply.chunk(sse(completion_chunk(piece)))
+        await asyncio.sleep(delay)
+    await reply.chunk(sse(completion_chunk("", "stop")))
+    await reply.chunk(sse("[DONE]"))
+    await reply.end_stream()
+
+
+def answering(pieces):
+    """A handler: ``GET /v1/models`` as vLLM answers it, every other request ``pieces`` streamed."""
+    async def handler(request: Request, reply: Reply) -> None:
+        if not await openai_models(request, reply):
+            await stream_completion(reply, pieces)
+    return handler
+
+
 async def openai_models(request: Request, reply: Reply, model: str = "m") -> bool:
     """Answers ``GET /v1/models`` (True) as vLLM does; False for other requests."""
     if request.method == "GET" and request.path == "/v1/models":

@@ -7,24 +7,11 @@ import asyncio
 import json
 import sys
 
-from loopback import completion_chunk, openai_models, sse
+from loopback import answering, openai_models
 
 from code_llama_ls.cli_common import EXIT_MODEL
 
 SOURCE = "def add(a, b):\n\n\nprint(add(1, 2))\n"
-
-
-def answering(pieces):
-    async def handler(request, reply):
-        if await openai_models(request, reply):
-            return
-        await reply.start_stream()
-        for piece in pieces:
-            await reply.chunk(sse(completion_chunk(piece)))
-        await reply.chunk(sse(completion_chunk("", "stop")))
-        await reply.chunk(sse("[DONE]"))
-        await reply.end_stream()
-    return handler
 
 
 async def cli(*args: str, env_key: str | None = None) -> tuple[int, str, str]:

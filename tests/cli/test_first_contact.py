@@ -25,7 +25,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backends"))  # the loopback OpenAI server
 
-from loopback import LoopbackServer, completion_chunk, openai_models, sse  # noqa: E402
+from loopback import LoopbackServer, answering  # noqa: E402
 
 from code_llama_ls.bench.tiny_model import INSTRUCT_EXAMPLES, INSTRUCT_SOURCE  # noqa: E402
 from code_llama_ls.cli_common import (EXIT_INPUT, EXIT_MODEL, EXIT_NOTHING, EXIT_STATUS_HELP,  # noqa: E402
@@ -337,19 +337,6 @@ def test_the_server_shows_an_unreachable_hub_once(tmp_path):
 
 
 # -- 6. why nothing was suggested, and --log-level anywhere -------------------------------------------
-
-
-def answering(pieces: list[str]):
-    async def handler(request, reply):
-        if await openai_models(request, reply):
-            return
-        await reply.start_stream()
-        for piece in pieces:
-            await reply.chunk(sse(completion_chunk(piece)))
-        await reply.chunk(sse(completion_chunk("", "stop")))
-        await reply.chunk(sse("[DONE]"))
-        await reply.end_stream()
-    return handler
 
 
 async def cli_async(*args: str) -> tuple[int, str, str]:

@@ -42,7 +42,7 @@ for helpers in ("backends", "remote"):
     sys.path.insert(0, str(REPO / "tests" / helpers))
 sys.path.insert(0, str(REPO / "editors" / "vscode" / "scripts"))
 
-from loopback import LoopbackServer, completion_chunk, sse  # noqa: E402
+from loopback import LoopbackServer, stream_completion  # noqa: E402
 from remote_servers import start_process, stop_group, wait_healthy  # noqa: E402
 from sync_settings import is_extension_setting  # noqa: E402
 
@@ -171,12 +171,7 @@ def scripted_server(served: set[str]):
         if request.method == "GET" and request.path == "/v1/models":
             await reply.json(200, {"object": "list", "data": [{"id": name, "object": "model"} for name in served]})
             return
-        await reply.start_stream()
-        for piece in (ANSWER[:10], ANSWER[10:]):
-            await reply.chunk(sse(completion_chunk(piece)))
-        await reply.chunk(sse(completion_chunk("", "stop")))
-        await reply.chunk(sse("[DONE]"))
-        await reply.end_stream()
+        await stream_completion(reply, (ANSWER[:10], ANSWER[10:]))
     return handler
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backends"))
 
-from loopback import LoopbackServer, completion_chunk, openai_models, sse  # noqa: E402
+from loopback import LoopbackServer, openai_models, stream_completion  # noqa: E402
 
 
 class ScriptedModel:
@@ -26,15 +26,8 @@ class ScriptedModel:
         self.url = asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
 
     async def _handle(self, request, reply) -> None:
-        if await openai_models(request, reply):
-            return
-        await reply.start_stream()
-        for piece in [self.reply] if isinstance(self.reply, str) else self.reply:
-            await reply.chunk(sse(completion_chunk(piece)))
-            await asyncio.sleep(self.delay)
-        await reply.chunk(sse(completion_chunk("", "stop")))
-        await reply.chunk(sse("[DONE]"))
-        await reply.end_stream()
+        if not await openai_models(request, reply):
+            await stream_completion(reply, [self.reply] if isinstance(self.reply, str) else self.reply, self.delay)
 
     def close(self) -> None:
         asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)

@@ -4,14 +4,12 @@ cancellation, and bad input (clear message, no edit)."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 import pytest_lsp
 from lsp_helpers import SERVER, open_document, record_status, wait_for_state
 from lsprotocol import types
-from pygls.exceptions import JsonRpcRequestCancelled
 from pytest_lsp import LanguageClient
 
 from code_llama_ls.bench.tiny_model import INSTRUCT_EXAMPLES, INSTRUCT_SOURCE
