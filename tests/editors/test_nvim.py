@@ -163,3 +163,12 @@ def test_nvim_end_to_end_with_the_real_server(nvim, trained_model, tmp_path):
     assert f"OK server: {server_executable()}" in r["health"]
     assert "OK client 1 attached to add.py" in r["health"]
     assert "OK server: ready" in r["health"]
+
+
+def test_helptags_output_is_ignored_in_a_checkout():
+    """`:helptags` on the plugin's doc/ writes doc/tags; a checkout must not show it as untracked."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    tags = PLUGIN / "doc" / "tags"
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(tags.relative_to(ROOT))], cwd=ROOT)
+    assert ignored.returncode == 0, "editors/nvim/doc/tags is not ignored"
