@@ -16,9 +16,10 @@ V = TypeVar("V")
 _MISSING = object()
 
 
-def cache_stats(size: int, bound: int | None, unit: str) -> dict:
-    """One cache's entry in ``codeLlama/engineStats`` (``bound`` None: set by the client)."""
-    return {"size": size, "bound": bound, "unit": unit}
+def cache_stats(size: int, bound: int | None, unit: str, peak: int | None = None) -> dict:
+    """One cache's entry in ``codeLlama/engineStats`` (``bound`` None: set by the client; ``peak``:
+    the largest size since the last report, for a cache that empties while it is in use)."""
+    return {"size": size, "bound": bound, "unit": unit, "peak": size if peak is None else max(size, peak)}
 
 
 class Lru(Generic[K, V]):

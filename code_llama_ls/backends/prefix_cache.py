@@ -56,6 +56,7 @@ class PrefixCache:
         self._next = 0
         self.hits = 0
         self.reused_tokens = 0
+        self._peak_bytes = 0  # since the last stats(): a generation takes its entry out while it runs
 
     @property
     def used_bytes(self) -> int:
@@ -68,7 +69,9 @@ class PrefixCache:
         """Safe from the event loop while the generation thread works: ``list()`` of the
         entries is one step under the GIL, so the thread cannot change them halfway."""
         entries = list(self._entries.values())
-        return cache_stats(sum(len(e.ids) for e in entries) * self.bytes_per_token, self.capacity_bytes, "bytes")
+        size = sum(len(e.ids) for e in entries) * self.bytes_per_token
+        peak, self._peak_bytes = self._peak_bytes, size
+        return cache_stats(size, self.capacity_bytes, "bytes", peak)
 
     def take(self, ids: list[int]) -> tuple[Any | None, int]:
         """Remove and return the cache sharing the longest prefix with ``ids``, cropped to that
@@ -99,6 +102,7 @@ class PrefixCache:
         self._entries[self._next] = _Entry(list(ids), cache)
         self._next += 1
         self.evict()
+        self._peak_bytes = max(self._peak_bytes, self.used_bytes)
 
     def evict(self) -> None:
         while self._entries and self.used_bytes > self.capacity_bytes:

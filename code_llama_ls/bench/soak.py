@@ -360,7 +360,7 @@ def minute_report(m: int, record: Record) -> dict:
     requests = [r for r in record.requests if start <= r.sent < end]
     served = [r for r in requests if r.outcome == "served"]
     samples = [s for s in record.samples if start < s["t"] <= end + 1] or record.samples[-1:]
-    caches = {name: {"max": max(s["caches"][name]["size"] for s in samples if name in s["caches"]),
+    caches = {name: {"max": max(s["caches"][name]["peak"] for s in samples if name in s["caches"]),
                      "bound": samples[-1]["caches"][name]["bound"], "unit": samples[-1]["caches"][name]["unit"]}
               for name in samples[-1]["caches"]} if samples else {}
     return {"minute": m + 1, "served": len(served), "cancelled": sum(r.outcome == "cancelled" for r in requests),
@@ -373,7 +373,7 @@ def minute_report(m: int, record: Record) -> dict:
 
 
 def _within(sample: dict) -> bool:
-    return all(c["size"] <= c["bound"] for c in sample["caches"].values())
+    return all(c["peak"] <= c["bound"] for c in sample["caches"].values())
 
 
 def verdict(minutes: list[dict], record: Record) -> dict:
