@@ -24,6 +24,8 @@ from code_llama_ls.context.engine import ContextEngine
 from code_llama_ls.context.index import uri_to_path
 from code_llama_ls.documents import (Document, DocumentError, DocumentStore, Encoding, Position, PositionError,
                                      position_encoding)
+from code_llama_ls.lifetime import exit_now, exit_on_interrupt
+from code_llama_ls.memory import process_memory
 from code_llama_ls.runtime import RuntimeEvents, RuntimeManager
 from code_llama_ls.settings import Settings, merge_settings
 
@@ -370,8 +372,6 @@ def document_text(ls: CodeLlamaServer, params: Any):
 def engine_stats(ls: CodeLlamaServer, params: Any):
     """What the completion engine did (model calls, answers, cache hits), each cache's size against
     its bound, and the process's memory: for benchmarks. ``{events: false}`` leaves the events out."""
-    from code_llama_ls.memory import process_memory
-
     with_events = not (isinstance(data := _as_dict(params), dict) and data.get("events") is False)
     return {"events": ls.engine.stats() if with_events else [],
             "caches": {**ls.context.cache_stats(), **ls.engine.cache_stats()}, "memory": process_memory()}
@@ -414,8 +414,6 @@ def _as_dict(params: Any) -> Any:
 def serve_stdio() -> None:
     """LSP over stdio until the client's ``exit``, the end of stdin or Ctrl-C; then the process
     ends at once (see ``code_llama_ls.lifetime``)."""
-    from code_llama_ls.lifetime import exit_now
-
     _end_process_on_exit()
     server.start_io()
     exit_now(0)
@@ -423,8 +421,6 @@ def serve_stdio() -> None:
 
 def serve_tcp(port: int) -> None:
     """LSP for one client on 127.0.0.1:``port``, until its ``exit``, its disconnection or Ctrl-C."""
-    from code_llama_ls.lifetime import exit_now
-
     _end_process_on_exit()
     server.start_tcp("127.0.0.1", port)
     exit_now(0)
@@ -434,8 +430,6 @@ def _end_process_on_exit() -> None:
     """pygls answers ``exit`` with ``sys.exit`` inside the event loop, which over TCP prints a
     traceback and waits for the worker threads; end the process here first, with the status LSP
     asks for (0 after ``shutdown``, else 1)."""
-    from code_llama_ls.lifetime import exit_now, exit_on_interrupt
-
     exit_on_interrupt()
     if types.EXIT not in server.protocol.fm.features:
         server.feature(types.EXIT)(lambda ls, params: exit_now(0 if ls.protocol._shutdown else 1))
