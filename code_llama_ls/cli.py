@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     from code_llama_ls.bench.load import add_arguments as add_load_arguments  # argparse only: cheap
 
     add_load_arguments(bench_commands.add_parser("load", help="N language servers as a team against one inference server"))
+    from code_llama_ls.bench.shape import add_arguments as add_shape_arguments  # argparse only: cheap
+
+    add_shape_arguments(bench_commands.add_parser("shape", help="post-processing on editor states cut from real code, model-free"))
     from code_llama_ls.bench.soak import add_arguments as add_soak_arguments  # argparse only: cheap
 
     add_soak_arguments(bench_commands.add_parser("soak", help="one server under a scripted editor for N minutes, caches bounded small"))
@@ -288,6 +291,10 @@ def _run(args: argparse.Namespace) -> int:
         from code_llama_ls.bench import load
 
         return load.main(args)
+    if args.command == "bench" and args.bench == "shape":
+        from code_llama_ls.bench import shape
+
+        return shape.main(args)
     if args.command == "bench" and args.bench == "soak":
         from code_llama_ls.bench import soak
 

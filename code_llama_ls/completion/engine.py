@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 
 from code_llama_ls.backends.base import Backend, BackendError, CancelToken, GenerationRequest, InfillParts
 from code_llama_ls.completion.cache import CachedGeneration, CompletionCache, heal, piece_texts
-from code_llama_ls.completion.postprocess import CursorContext, postprocess_outcome
+from code_llama_ls.completion.postprocess import postprocess_outcome
+from code_llama_ls.completion.shape import cursor_context
 from code_llama_ls.context.engine import ContextEngine, comment_prefix
 from code_llama_ls.context.syntax import completion_scope
 from code_llama_ls.documents import Document
@@ -251,7 +252,7 @@ class CompletionEngine:
         # Snapshot what the pipeline needs: the document may change while we generate.
         before, after = document.text[:offset], document.text[offset:]
         scope = completion_scope(document, offset)
-        cursor = CursorContext.at(document, offset, scope)
+        cursor = cursor_context(before, after, document.language)  # windows around the cursor
         prompt = build_prompt(document, offset, runtime.tokenizer, settings, runtime.backend.device_type,
                               self.context, automatic)
         tokenizer = runtime.tokenizer
@@ -347,7 +348,7 @@ class CompletionEngine:
         generated = time.perf_counter()
         raw = generation.produced
 
-        outcome = postprocess_outcome(raw, cursor)
+        outcome = postprocess_outcome(raw, cursor, truncated=reason == "max_tokens")
         text = outcome.suggestion
         finished = time.perf_counter()
         timings = {

@@ -30,12 +30,12 @@ from functools import cache
 from tree_sitter import Parser, Tree
 
 from code_llama_ls.context.languages import PLAIN_TEXT, grammar
-from code_llama_ls.context.syntax import INDENTED_LANGUAGES, Scope, block_is_closed, completion_scope
+from code_llama_ls.context.syntax import INDENTED_LANGUAGES, Scope, completion_scope, only_closers
 from code_llama_ls.documents import Document
 
 SENTINEL_TEXTS = ("▁<EOT>", "<EOT>", "▁<PRE>", "<PRE>", "▁<SUF>", "<SUF>", "▁<MID>", "<MID>", "</s>", "<s>")
-CLOSING_PUNCTUATION = frozenset(")]}\"'`;,:")
 NEXT_LINES = 40  # how many of the document's lines after the cursor's line are kept for echo checks
+BRACKET_WINDOW_CHARS = 3_000  # text each side of the cursor whose brackets are counted
 WINDOW_CHARS = 32_000  # largest syntax node around the cursor re-parsed with a suggestion in it
 MAX_SYNTAX_PARSES = 48  # budget of trial parses when cutting a suggestion to a clean leading part
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
@@ -43,6 +43,8 @@ _CLOSERS = {v: k for k, v in _OPENERS.items()}
 _CHAR_LITERAL = re.compile(r"'(?:\\.[^'\n]{0,9}|[^\\'\n])'")
 _INLINE_LOOPS = (re.compile(r"(.{3,}?)\1{4,}$"), re.compile(r"(.{10,}?)\1{2,}$"))
 _WORD = re.compile(r"\w")
+_OPEN_ENDINGS = set("([{:,\\=+-*/%&|<>.")  # a line ending in one goes on
+_DEFINITION = re.compile(r"\s*(async\s+def|def|class)\b")
 _CODE = re.compile(r"\S")
 _CODE_BYTES = re.compile(rb"\S")
 _REPEATED_BLOCK_LINES = 8
@@ -94,7 +96,8 @@ class CursorContext:
     line_prefix: str = ""  # the cursor's line before the cursor
     language: str = PLAIN_TEXT
     next_lines: tuple[str, ...] = ()  # the document's lines after the cursor's line (a few dozen)
-    block_closed: bool = True  # the document already closes the bracket block holding the cursor
+    blocks_left_open: int = 0  # brackets open at the cursor that the document does not close
+    function_indent: int | None = None  # Python: the enclosing def's indent, where none of its body follows
     crlf: bool = False  # the document's line breaks are "\r\n"
     window: tuple[str, str] | None = None  # syntax window: its text before and after the cursor
 
@@ -111,7 +114,8 @@ class CursorContext:
             line_prefix=text[line_start:offset],
             language=document.language,
             next_lines=tuple(document.line_text(n) for n in range(position.line + 1, last_line)),
-            block_closed=block_is_closed(document, offset),
+            blocks_left_open=_blocks_left_open(document.language, text, offset),
+            function_indent=_function_indent(document.language, text, line_start, line_end),
             crlf=_uses_crlf(text, line_start, line_end),
             window=_syntax_window(document, offset),
         )
@@ -127,49 +131,88 @@ def cut_at_sentinel(text: str) -> str:
 
 
 def limit_to_scope(text: str, scope: Scope, cursor: CursorContext | None = None) -> str:
-    """One line; or a block, cut where it closes the block that holds the cursor."""
+    """One line; or the syntactic unit being written: cut where it closes the block that holds
+    the cursor (Python: also where it dedents out of it)."""
     if scope == "line":
         return text.split("\n", 1)[0].rstrip("\r")
     if cursor is not None:
+        text = cut_at_statement_end(text, cursor)
         text = cut_at_block_close(text, cursor)
         if cursor.language in INDENTED_LANGUAGES:
-            text = cut_at_dedent(text, cursor.line_prefix)
+            text = cut_at_dedent(text, cursor)
     return text.rstrip()
 
 
-def cut_at_block_close(text: str, cursor: CursorContext) -> str:
-    """Brace balance: the first closer with no opener in the suggestion closes the cursor's block.
+def cut_at_statement_end(text: str, cursor: CursorContext) -> str:
+    """Code before the cursor and more of the block after its line: the user is writing one
+    statement, which ends with the first line that leaves no bracket open and opens no block."""
+    first, newline, _ = text.partition("\n")
+    line = (cursor.line_prefix + first).rstrip()
+    if not newline or not cursor.line_prefix.strip() or not line or line[-1] in _OPEN_ENDINGS:
+        return text
+    following = next((row for row in cursor.next_lines if row.strip()), None)
+    if following is None or _indent_width(following) < _indent_width(cursor.line_prefix):
+        return text
+    scan = _Scanner(cursor.language).feed(line)
+    return first if not scan.stack and scan.quote is None and not scan.in_block_comment else text
 
-    Where the document already has that closer, the suggestion stops before it (before its line
-    when nothing precedes it there); where it does not, the suggestion keeps the closer's line
-    and stops after it.
+
+def cut_at_block_close(text: str, cursor: CursorContext) -> str:
+    """Brace balance: the suggestion may close the blocks the document leaves open (and stops at
+    the end of that line); the next closer it has no opener for closes the cursor's block, which
+    the document already closes.
+
+    The suggestion stops before that closer (before its line when nothing precedes it there).
+    Closers on its first line may also be the ones after the cursor (``a, b)`` in ``f(|)``),
+    which the suggestion then replaces.
     """
     scan = _Scanner(cursor.language)
     scan.feed(text)
-    index = scan.first_unopened
-    if index is None:
-        return text
-    if not cursor.block_closed:
-        end = text.find("\n", index)
+    first_line_end = text.find("\n") if "\n" in text else len(text)
+    allowed = cursor.blocks_left_open + sum(ch in _CLOSERS for ch in cursor.line_suffix)
+    closers = [i for n, i in enumerate(scan.unopened_at)
+               if n >= cursor.blocks_left_open and not (i < first_line_end and n < allowed)]
+    if not closers and 0 < cursor.blocks_left_open <= len(scan.unopened_at):
+        end = text.find("\n", scan.unopened_at[cursor.blocks_left_open - 1])  # it closed what was open
         return text if end == -1 else text[:end]
+    if not closers:
+        return text
+    index = closers[0]
     line_start = text.rfind("\n", 0, index) + 1
     return text[:line_start] if not text[line_start:index].strip() else text[:index]
 
 
-def cut_at_dedent(text: str, line_prefix: str) -> str:
-    """Python: the block ends at the first line indented less than it (module level: never)."""
+def cut_at_dedent(text: str, cursor: CursorContext) -> str:
+    """Python: the unit ends at the first line indented below it. That is the cursor's block, or
+    the body of a header the suggestion opens (``for x in y:``), or, where nothing of the
+    enclosing function follows the cursor, that function's body (module level: never)."""
     lines = text.split("\n")
-    if line_prefix.strip():
-        block_indent = _indent_width(line_prefix)  # after "foo(": the statement's own indentation
-    else:
-        first = next((n for n, line in enumerate(lines) if line.strip()), None)
-        if first is None:
-            return text
-        block_indent = _indent_width(lines[first]) + (len(line_prefix) if first == 0 else 0)
+    floor = _dedent_floor(cursor.line_prefix, lines)
+    if floor is None:
+        return text
+    if cursor.function_indent is not None:
+        floor = min(floor, cursor.function_indent + 1)
     for n in range(1, len(lines)):
-        if lines[n].strip() and _indent_width(lines[n]) < block_indent:
+        if lines[n].strip() and _indent_width(lines[n]) < floor:
             return "\n".join(lines[:n])
     return text
+
+
+def _dedent_floor(line_prefix: str, lines: list[str]) -> int | None:
+    """The least indentation a line of the suggestion may have and still be inside the unit."""
+    statement_indent = _indent_width(line_prefix)
+    if _code_before_comment(line_prefix + lines[0]).endswith(":"):
+        return statement_indent + 1
+    if line_prefix.strip():
+        return statement_indent
+    first = next((n for n, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        return None
+    return _indent_width(lines[first]) + (len(line_prefix) if first == 0 else 0)
+
+
+def _code_before_comment(line: str) -> str:
+    return line.split("#", 1)[0].rstrip() if "#" in line else line.rstrip()
 
 
 def drop_repetition(text: str, line_prefix: str = "") -> str:
@@ -237,20 +280,50 @@ def trim_trailing_whitespace(text: str, line_suffix: str = "") -> str:
     return "\n".join(lines)
 
 
-def replace_closing_rest(text: str, cursor: CursorContext) -> Suggestion | None:
-    """A rest of line of closers (``)``, ``"]``, ``);`` …) that the suggestion ends with too is
-    replaced, not duplicated: the suggestion's range covers it. Only where the suggestion's own
-    closers close what was open at the cursor (``foo(x)`` in ``print(|)`` closes its own ``(``)."""
+def replace_rest_of_line(text: str, cursor: CursorContext) -> Suggestion | None:
+    """The suggestion wrote what follows the cursor on its line (``a, b):`` in ``f(|):``,
+    ``a, b)`` in ``foo(|, b)``): replace the longest start of the rest of the line that the
+    suggestion ends with, where replacing leaves brackets and strings as the document has them
+    and the rest is only closers or inserting would unbalance them."""
     rest = cursor.line_suffix.rstrip()
-    if not rest or not set(rest) <= CLOSING_PUNCTUATION | {" ", "\t"} or "\n" in text:
+    if not rest:
         return None
+    line = cursor.line_prefix
+    document_state = _Scanner(cursor.language).feed(line + rest).state
+    if not only_closers(rest) and _Scanner(cursor.language).feed(line + text + rest).state == document_state:
+        return None  # inserting is as balanced; the echo of code is cut by drop_echoed_line_suffix
     for size in range(len(rest), 0, -1):
-        closers = rest[:size]
-        if closers[-1].isspace() or not text.endswith(closers):
+        if rest[size - 1].isspace() or not text.endswith(rest[:size]):
             continue
-        if _neutral(cursor.language, cursor.line_prefix, text[:-size]):
+        if _Scanner(cursor.language).feed(line + text + rest[size:]).state == document_state:
             return Suggestion(text, size)
     return None
+
+
+def drop_cut_off_line(text: str) -> str:
+    """A model stopped by ``maxNewTokens`` left its last line unfinished: drop it."""
+    return text[:text.rfind("\n")] if "\n" in text.rstrip() else text
+
+
+def reindent_before_closers(suggestion: Suggestion, cursor: CursorContext) -> Suggestion:
+    """A multi-line body typed inside ``{|}`` or ``f(|)`` leaves the closer on a line of its
+    own, indented as the line that opened it."""
+    rest = cursor.line_suffix[suggestion.replace_end:]
+    if "\n" not in suggestion.text or not rest[:1] in (")", "]", "}"):
+        return suggestion
+    indent = cursor.line_prefix[:_indent_width(cursor.line_prefix)]
+    return Suggestion(suggestion.text.rstrip() + "\n" + indent, suggestion.replace_end)
+
+
+def join_without_doubled_space(suggestion: Suggestion, cursor: CursorContext) -> Suggestion:
+    """Where the suggestion meets the text around it, one space, not two."""
+    text = suggestion.text
+    if cursor.line_prefix.endswith((" ", "\t")) and cursor.line_prefix.strip():
+        first, newline, others = text.partition("\n")
+        text = first.lstrip(" \t") + newline + others
+    if cursor.line_suffix[suggestion.replace_end:][:1] in (" ", "\t"):
+        text = text.rstrip(" \t")
+    return Suggestion(text, suggestion.replace_end)
 
 
 def drop_echoed_line_suffix(text: str, line_suffix: str, line_prefix: str = "",
@@ -318,18 +391,21 @@ def check_syntax(suggestion: Suggestion, cursor: CursorContext) -> Suggestion | 
     return None
 
 
-def postprocess(raw: str, cursor: CursorContext) -> Suggestion | None:
-    return postprocess_outcome(raw, cursor).suggestion
+def postprocess(raw: str, cursor: CursorContext, truncated: bool = False) -> Suggestion | None:
+    return postprocess_outcome(raw, cursor, truncated).suggestion
 
 
-def postprocess_outcome(raw: str, cursor: CursorContext) -> Outcome:
-    """The filters in order; the first that leaves nothing names the reason."""
+def postprocess_outcome(raw: str, cursor: CursorContext, truncated: bool = False) -> Outcome:
+    """The filters in order; the first that leaves nothing names the reason. ``truncated``: the
+    model was stopped by ``maxNewTokens``."""
     text = raw.replace("\r\n", "\n")
     if not text.strip():
         return Outcome(None, WROTE_WHITESPACE if text else WROTE_NOTHING)
     text = cut_at_sentinel(text)
     if not text.strip():
         return Outcome(None, WROTE_NOTHING)
+    if truncated:
+        text = drop_cut_off_line(text)
     text = limit_to_scope(text, cursor.scope, cursor)
     if not text.strip():
         return Outcome(None, FIRST_LINE_BLANK if cursor.scope == "line" else CLOSED_AT_ONCE)
@@ -338,15 +414,16 @@ def postprocess_outcome(raw: str, cursor: CursorContext) -> Outcome:
     if not text.strip():
         return Outcome(None, ECHOED_NEXT_LINES)
     text = trim_trailing_whitespace(text, cursor.line_suffix)
-    suggestion = replace_closing_rest(text, cursor) or Suggestion(
+    suggestion = replace_rest_of_line(text, cursor) or Suggestion(
         drop_echoed_line_suffix(text, cursor.line_suffix, cursor.line_prefix, cursor.language))
     if not suggestion.text.strip():
         return Outcome(None, ECHOED_LINE_SUFFIX)
-    suggestion = check_syntax(suggestion, cursor)
+    suggestion = check_syntax(join_without_doubled_space(suggestion, cursor), cursor)
     if suggestion is None:
         return Outcome(None, SYNTAX_ERRORS)
     if not suggestion.text.strip() or suggestion.text == cursor.line_suffix[:suggestion.replace_end]:
         return Outcome(None, ECHOED_LINE_SUFFIX)  # only what is already there
+    suggestion = reindent_before_closers(suggestion, cursor)
     if cursor.crlf:
         suggestion = Suggestion(suggestion.text.replace("\n", "\r\n"), suggestion.replace_end)
     return Outcome(suggestion)
@@ -379,7 +456,7 @@ class _Scanner:
         self.unopened: list[str] = []
         self.quote: str | None = None
         self.in_block_comment = False
-        self.first_unopened: int | None = None
+        self.unopened_at: list[int] = []  # where each closer with no opener in the text is
 
     @property
     def state(self) -> tuple:
@@ -428,8 +505,7 @@ class _Scanner:
                     self.stack.pop()
                 else:
                     self.unopened.append(ch)
-                    if self.first_unopened is None:
-                        self.first_unopened = i
+                    self.unopened_at.append(i)
             i += 1
         return self
 
@@ -437,6 +513,36 @@ class _Scanner:
 def _neutral(language: str, line_prefix: str, inserted: str) -> bool:
     """Whether ``inserted`` leaves brackets and strings as the cursor found them."""
     return _Scanner(language).feed(line_prefix).state == _Scanner(language).feed(line_prefix + inserted).state
+
+
+def _blocks_left_open(language: str, text: str, offset: int) -> int:
+    """How many brackets open before the cursor (within a window) no closer after it closes."""
+    before = _Scanner(language).feed(text[max(0, offset - BRACKET_WINDOW_CHARS):offset])
+    after = _Scanner(language).feed(text[offset:offset + BRACKET_WINDOW_CHARS])
+    if before.quote is not None or before.in_block_comment:
+        return 0
+    return max(0, len(before.stack) - len(after.unopened))
+
+
+def _function_indent(language: str, text: str, line_start: int, line_end: int) -> int | None:
+    """Python: the indentation of the ``def``/``class`` holding the cursor's line, where no line
+    of its body follows the cursor's line (the user is writing the rest of it); else ``None``."""
+    if language not in INDENTED_LANGUAGES:
+        return None
+    line = text[line_start:line_end]
+    indent = _indent_width(line) + (1 if _code_before_comment(line).endswith(":") else 0)
+    header = None
+    for previous in reversed(text[max(0, line_start - BRACKET_WINDOW_CHARS * 4):line_start].split("\n")):
+        width = _indent_width(previous)
+        if previous.strip() and width < indent:
+            if _DEFINITION.match(previous):
+                header = width
+                break
+            indent = width
+    if header is None:
+        return None
+    following = next((l for l in text[line_end:line_end + BRACKET_WINDOW_CHARS].split("\n") if l.strip()), None)
+    return header if following is None or _indent_width(following) <= header else None
 
 
 def _closers_left_open(language: str, text: str) -> str:

@@ -1,12 +1,10 @@
 """What the syntax tree says about the cursor: how much a completion may span.
 
-A completion is multi-line ("block") in three places, and one line everywhere else:
-
-- on an empty block body: a blank line after a ``def f():`` / ``{`` whose block has nothing in
-  it yet;
-- at module level on an empty line: a blank line between (or after) top-level definitions (in
-  Python only at column 0, since indentation is what nests there);
-- after an opening bracket at the end of the line: ``foo(|``, ``x = [|``, ``fn f() {|``.
+A completion may be multi-line wherever the rest of the cursor's line is empty or holds only
+closing brackets, quotes and trailing punctuation (what an editor's auto-pairing leaves:
+``def f(|)``, ``function g() {|}``); where more code follows on the line it is one line
+(fill-in-line). Where a multi-line suggestion ends is post-processing's business: the end of the
+syntactic unit being written (``completion/postprocess.py``).
 
 tree-sitter confirms that an opener is a real token, not text inside a string or comment, and
 where the cursor is; the document's existing tree is used as is (no reparse), so this stays well
@@ -21,26 +19,21 @@ from typing import Literal
 from code_llama_ls.documents import Document, Position
 
 Scope = Literal["line", "block"]
-BLOCK_OPENERS = {":", "{"}  # a blank line after one of these may be an empty block body
 OPEN_BRACKETS = {"(": ")", "[": "]", "{": "}"}
+LINE_CLOSERS = frozenset(")]}\"'`;:, \t\r")  # auto-paired closers and what may trail them
 INDENTED_LANGUAGES = {"python"}  # blocks nest by indentation, not by braces
-_COLON_BLOCKS = ("_statement", "_definition", "_clause")  # Python nodes whose ':' opens a block
 _CODE = re.compile(r"\S")
 _MAX_COMMENT_SKIPS = 64
 
 
 def completion_scope(document: Document, offset: int) -> Scope:
     text = document.text
-    line_start, line_end = _line_start(text, offset), _line_end(text, offset)
-    if text[offset:line_end].strip():
-        return "line"  # mid-line: complete the rest of this line only
-    before = text[line_start:offset]
-    if before.strip():
-        # Code before the cursor: multi-line only right after an opening bracket at line end.
-        return "block" if opening_bracket_before(document, offset) is not None else "line"
-    if _at_empty_block_body(document, line_start, line_end):
-        return "block"
-    return "block" if _at_module_level(document, offset, before) else "line"
+    return "block" if only_closers(text[offset:_line_end(text, offset)]) else "line"
+
+
+def only_closers(rest_of_line: str) -> bool:
+    """Whether the rest of a line is empty or only what auto-pairing leaves (closers, quotes)."""
+    return set(rest_of_line) <= LINE_CLOSERS
 
 
 def opening_bracket_before(document: Document, offset: int) -> int | None:
@@ -96,42 +89,6 @@ def block_is_closed(document: Document, offset: int) -> bool:
             and _node_offset(document, last) >= offset)
 
 
-def _at_empty_block_body(document: Document, line_start: int, line_end: int) -> bool:
-    text = document.text
-    opener = _last_code_char(document, line_start)
-    if opener is None or text[opener] not in BLOCK_OPENERS or not _is_token(document, opener):
-        return False
-    if text[opener] == ":" and not _opens_colon_block(document, opener):
-        return False
-    following = _first_code_char(document, line_end)
-    if text[opener] == "{":
-        return following is None or text[following] == "}"
-    # ":" (Python): the block is empty when the next code line is not indented deeper.
-    if following is None:
-        return True
-    opener_indent = _indent(text, _line_start(text, opener))
-    return _indent(text, _line_start(text, following)) <= opener_indent
-
-
-def _at_module_level(document: Document, offset: int, before: str) -> bool:
-    """A blank line outside every definition (Python: at column 0; plain text: never)."""
-    tree = document.tree
-    if tree is None:
-        return False
-    if document.language in INDENTED_LANGUAGES and before:
-        return False  # indented: still inside the block above, as far as Python is concerned
-    node = _node_at(document, offset, width=0)
-    return node is None or node.parent is None
-
-
-def _opens_colon_block(document: Document, opener: int) -> bool:
-    if document.tree is None or document.language not in INDENTED_LANGUAGES:
-        return True
-    node = _node_at(document, opener)
-    parent = node.parent if node is not None else None
-    return parent is None or parent.is_error or parent.type.endswith(_COLON_BLOCKS)
-
-
 def _line_start(text: str, offset: int) -> int:
     return max(text.rfind("\n", 0, offset), text.rfind("\r", 0, offset)) + 1
 
@@ -160,25 +117,6 @@ def _last_code_char(document: Document, before: int) -> int | None:
             break
         index = _last_non_space(text, _node_offset(document, comment))
     return index if index >= 0 else None
-
-
-def _first_code_char(document: Document, after: int) -> int | None:
-    """The first non-space character from ``after`` on, skipping comments the tree knows of."""
-    text = document.text
-    match = _CODE.search(text, after)
-    for _ in range(_MAX_COMMENT_SKIPS):
-        if match is None:
-            return None
-        comment = _node_at(document, match.start())
-        if comment is None or "comment" not in comment.type:
-            break
-        match = _CODE.search(text, max(_node_offset(document, comment, end=True), match.start() + 1))
-    return match.start() if match is not None else None
-
-
-def _indent(text: str, line_start: int) -> int:
-    line = text[line_start:_line_end(text, line_start)]
-    return len(line) - len(line.lstrip(" \t"))
 
 
 def _is_token(document: Document, offset: int) -> bool:

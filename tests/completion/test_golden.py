@@ -8,10 +8,11 @@ Each ``golden/<language>/<case>.toml`` holds:
   line breaks are CRLF; the expected text is then compared with CRLF line breaks too);
 - ``raw``: the model's output; ``expected``: the suggestion's text (omitted or ``""``: none);
 - ``replace``: how many characters after the cursor the suggestion replaces (default 0);
+- ``truncated`` (optional): the model was stopped by ``maxNewTokens``;
 - ``scope`` (optional): what :func:`completion_scope` must say at the cursor.
 
-Every case goes through the real pipeline: ``Document`` (tree-sitter tree) → ``completion_scope``
-→ ``CursorContext.at`` → ``postprocess``.
+Every case goes through the one entry point the server and ``bench shape`` use:
+``shape_suggestion(prefix, suffix, language, raw)``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from code_llama_ls.completion.postprocess import CursorContext, postprocess
+from code_llama_ls.completion.shape import shape_suggestion
 from code_llama_ls.context.languages import grammar, language_name
 from code_llama_ls.context.syntax import completion_scope
 from code_llama_ls.documents import Document
@@ -70,7 +71,8 @@ def test_golden_case(path: Path):
     scope = completion_scope(document, offset)
     if "scope" in case:
         assert scope == case["scope"]
-    suggestion = postprocess(case["raw"], CursorContext.at(document, offset, scope))
+    suggestion = shape_suggestion(document.text[:offset], document.text[offset:], document.language, case["raw"],
+                                  truncated=case.get("truncated", False))
     expected = case.get("expected", "")
     if case.get("document_crlf"):
         expected = expected.replace("\n", "\r\n")
@@ -78,9 +80,9 @@ def test_golden_case(path: Path):
         assert suggestion is None
         return
     assert suggestion is not None, "expected a suggestion"
-    assert (suggestion.text, suggestion.replace_end) == (expected, case.get("replace", 0))
+    assert suggestion == (expected, case.get("replace", 0))
     if case.get("document_crlf"):
-        assert "\n" not in suggestion.text.replace("\r\n", "")
+        assert "\n" not in suggestion[0].replace("\r\n", "")
 
 
 def test_golden_cases_cover_every_failure_mode_in_two_languages():
