@@ -47,6 +47,7 @@ _OPEN_ENDINGS = set("([{:,\\=+-*/%&|<>.")  # a line ending in one goes on
 _DEFINITION = re.compile(r"\s*(async\s+def|def|class)\b")
 _CODE = re.compile(r"\S")
 _CODE_BYTES = re.compile(rb"\S")
+_BLANK_LAST_LINE = re.compile(r"\n([ \t]*)$")
 _REPEATED_BLOCK_LINES = 8
 _INLINE_LOOP_CHARS = 1_000
 
@@ -140,7 +141,15 @@ def limit_to_scope(text: str, scope: Scope, cursor: CursorContext | None = None)
         text = cut_at_block_close(text, cursor)
         if cursor.language in INDENTED_LANGUAGES:
             text = cut_at_dedent(text, cursor)
-    return text.rstrip()
+    return _strip_end(text)
+
+
+def _strip_end(text: str) -> str:
+    """Trailing whitespace off, but a last line break and the blank line after it stay: they
+    say where the closer after the cursor goes (``reindent_before_closers``)."""
+    stripped = text.rstrip()
+    tail = text[len(stripped):]
+    return stripped + "\n" + tail.rsplit("\n", 1)[1] if "\n" in tail and stripped else stripped
 
 
 def cut_at_statement_end(text: str, cursor: CursorContext) -> str:
@@ -179,6 +188,9 @@ def cut_at_block_close(text: str, cursor: CursorContext) -> str:
         return text
     index = closers[0]
     line_start = text.rfind("\n", 0, index) + 1
+    line_end = text.find("\n", index) if "\n" in text[index:] else len(text)
+    if line_start and cursor.line_suffix.strip() and text[index:line_end].rstrip() == cursor.line_suffix.rstrip():
+        return text[:line_end]  # a last line that writes the closers after the cursor: they are replaced
     return text[:line_start] if not text[line_start:index].strip() else text[:index]
 
 
@@ -283,21 +295,24 @@ def trim_trailing_whitespace(text: str, line_suffix: str = "") -> str:
 def replace_rest_of_line(text: str, cursor: CursorContext) -> Suggestion | None:
     """The suggestion wrote what follows the cursor on its line (``a, b):`` in ``f(|):``,
     ``a, b)`` in ``foo(|, b)``): replace the longest start of the rest of the line that the
-    suggestion ends with, where replacing leaves brackets and strings as the document has them
-    and the rest is only closers or inserting would unbalance them."""
+    suggestion ends with, among the choices (inserting included) that leave the line's brackets
+    and strings least unbalanced: as the document has them, or better where the suggestion
+    writes an opener whose closer was already there (``def |):`` + ``f(self):``)."""
     rest = cursor.line_suffix.rstrip()
     if not rest:
         return None
     line = cursor.line_prefix
-    document_state = _Scanner(cursor.language).feed(line + rest).state
-    if not only_closers(rest) and _Scanner(cursor.language).feed(line + text + rest).state == document_state:
-        return None  # inserting is as balanced; the echo of code is cut by drop_echoed_line_suffix
-    for size in range(len(rest), 0, -1):
-        if rest[size - 1].isspace() or not text.endswith(rest[:size]):
-            continue
-        if _Scanner(cursor.language).feed(line + text + rest[size:]).state == document_state:
-            return Suggestion(text, size)
-    return None
+    sizes = [size for size in range(len(rest), 0, -1) if not rest[size - 1].isspace() and text.endswith(rest[:size])]
+    if not sizes:
+        return None
+    best = min(sizes + [0], key=lambda size: (_imbalance(cursor.language, line + text + rest[size:]), -size))
+    return Suggestion(text, best) if best else None
+
+
+def _imbalance(language: str, text: str) -> int:
+    """Brackets left open or closed without an opener, and an open string or comment."""
+    scan = _Scanner(language).feed(text)
+    return len(scan.stack) + len(scan.unopened) + (scan.quote is not None) + scan.in_block_comment
 
 
 def drop_cut_off_line(text: str) -> str:
@@ -305,13 +320,16 @@ def drop_cut_off_line(text: str) -> str:
     return text[:text.rfind("\n")] if "\n" in text.rstrip() else text
 
 
-def reindent_before_closers(suggestion: Suggestion, cursor: CursorContext) -> Suggestion:
-    """A multi-line body typed inside ``{|}`` or ``f(|)`` leaves the closer on a line of its
-    own, indented as the line that opened it."""
+def reindent_before_closers(suggestion: Suggestion, cursor: CursorContext, last_line: str | None) -> Suggestion:
+    """A multi-line body typed inside ``{|}`` or ``f(|)`` that ends with a line break leaves the
+    closer on a line of its own, indented as the model's last line or as the line that opened
+    it; a brace block always does. ``last_line``: the model's last line where it was blank."""
     rest = cursor.line_suffix[suggestion.replace_end:]
     if "\n" not in suggestion.text or not rest[:1] in (")", "]", "}"):
         return suggestion
-    indent = cursor.line_prefix[:_indent_width(cursor.line_prefix)]
+    if last_line is None and not (rest[0] == "}" and cursor.language not in INDENTED_LANGUAGES):
+        return suggestion
+    indent = last_line or cursor.line_prefix[:_indent_width(cursor.line_prefix)]
     return Suggestion(suggestion.text.rstrip() + "\n" + indent, suggestion.replace_end)
 
 
@@ -364,7 +382,8 @@ def check_syntax(suggestion: Suggestion, cursor: CursorContext) -> Suggestion | 
     def clean(text: str, replace_end: int) -> bool:
         nonlocal parses
         parses += 1
-        inserted = (text + _closers_left_open(cursor.language, text)).encode("utf-8", "surrogatepass")
+        opened = "" if replace_end else _closers_left_open(cursor.language, text)  # else it ends as the line did
+        inserted = (text + opened).encode("utf-8", "surrogatepass")
         removed = len(cursor.window[1][:replace_end].encode("utf-8", "surrogatepass"))
         end = start + len(inserted)
         rows = inserted.count(b"\n")
@@ -413,6 +432,7 @@ def postprocess_outcome(raw: str, cursor: CursorContext, truncated: bool = False
     text = drop_echoed_next_lines(text, cursor)
     if not text.strip():
         return Outcome(None, ECHOED_NEXT_LINES)
+    blank_last_line = _BLANK_LAST_LINE.search(text)
     text = trim_trailing_whitespace(text, cursor.line_suffix)
     suggestion = replace_rest_of_line(text, cursor) or Suggestion(
         drop_echoed_line_suffix(text, cursor.line_suffix, cursor.line_prefix, cursor.language))
@@ -423,7 +443,7 @@ def postprocess_outcome(raw: str, cursor: CursorContext, truncated: bool = False
         return Outcome(None, SYNTAX_ERRORS)
     if not suggestion.text.strip() or suggestion.text == cursor.line_suffix[:suggestion.replace_end]:
         return Outcome(None, ECHOED_LINE_SUFFIX)  # only what is already there
-    suggestion = reindent_before_closers(suggestion, cursor)
+    suggestion = reindent_before_closers(suggestion, cursor, blank_last_line and blank_last_line.group(1))
     if cursor.crlf:
         suggestion = Suggestion(suggestion.text.replace("\n", "\r\n"), suggestion.replace_end)
     return Outcome(suggestion)

@@ -79,4 +79,4 @@ def test_empty_suggestions_are_dropped(raw: str):
 
 def test_leading_space_of_a_suggestion_is_kept():
     assert postprocess(" + b", LINE_END) == " + b"
-    assert limit_to_scope("  x\n  y  \n", "block") == "  x\n  y"
+    assert limit_to_scope("  x\n  y  \n  ", "block") == "  x\n  y\n  "  # the last blank line places a closer
