@@ -196,7 +196,7 @@ def cut_at_block_close(text: str, cursor: CursorContext) -> str:
 
 def cut_at_dedent(text: str, cursor: CursorContext) -> str:
     """Python: the unit ends at the first line indented below it. That is the cursor's block, or
-    the body of a header the suggestion opens (``for x in y:``), or, where nothing of the
+    the body of a header the cursor's line opens (``for x in y:``), or, where nothing of the
     enclosing function follows the cursor, that function's body (module level: never)."""
     lines = text.split("\n")
     floor = _dedent_floor(cursor.line_prefix, lines)
@@ -213,10 +213,8 @@ def cut_at_dedent(text: str, cursor: CursorContext) -> str:
 def _dedent_floor(line_prefix: str, lines: list[str]) -> int | None:
     """The least indentation a line of the suggestion may have and still be inside the unit."""
     statement_indent = _indent_width(line_prefix)
-    if _code_before_comment(line_prefix + lines[0]).endswith(":"):
-        return statement_indent + 1
     if line_prefix.strip():
-        return statement_indent
+        return statement_indent + (1 if _code_before_comment(line_prefix + lines[0]).endswith(":") else 0)
     first = next((n for n, line in enumerate(lines) if line.strip()), None)
     if first is None:
         return None
