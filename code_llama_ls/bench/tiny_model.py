@@ -89,6 +89,13 @@ KNOWN_EXAMPLES: tuple[InfillExample, ...] = (
         suffix="\nprint(x)\n",
         middle=" compute(1, 2)",
     ),
+    # Inside a pair the editor auto-closed: the completion writes the arguments and the closer,
+    # so the suggestion's range must cover the ")" already after the cursor (replace_end 1).
+    InfillExample(
+        prefix="def area(width, height):\n    return abs(",
+        suffix=")\n",
+        middle="width * height)",
+    ),
 )
 
 

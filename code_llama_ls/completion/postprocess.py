@@ -97,6 +97,7 @@ class CursorContext:
     line_prefix: str = ""  # the cursor's line before the cursor
     language: str = PLAIN_TEXT
     next_lines: tuple[str, ...] = ()  # the document's lines after the cursor's line (a few dozen)
+    previous_lines: tuple[str, ...] = ()  # the document's lines before the cursor's line (a few dozen)
     blocks_left_open: int = 0  # brackets open at the cursor that the document does not close
     function_indent: int | None = None  # Python: the enclosing def's indent, where none of its body follows
     crlf: bool = False  # the document's line breaks are "\r\n"
@@ -115,6 +116,7 @@ class CursorContext:
             line_prefix=text[line_start:offset],
             language=document.language,
             next_lines=tuple(document.line_text(n) for n in range(position.line + 1, last_line)),
+            previous_lines=tuple(document.line_text(n) for n in range(max(0, position.line - NEXT_LINES), position.line)),
             blocks_left_open=_blocks_left_open(document.language, text, offset),
             function_indent=_function_indent(document.language, text, line_start, line_end),
             crlf=_uses_crlf(text, line_start, line_end),
@@ -225,26 +227,31 @@ def _code_before_comment(line: str) -> str:
     return line.split("#", 1)[0].rstrip() if "#" in line else line.rstrip()
 
 
-def drop_repetition(text: str, line_prefix: str = "") -> str:
-    """Cut a loop after its first occurrence: a line or a block of up to eight lines repeated
-    three times in a row (compared with their indentation), or a run of text repeating to the
-    end of the last line."""
+def cut_line_loop(text: str, cursor: CursorContext, truncated: bool = False) -> str | None:
+    """Cut a loop after its first occurrence: a line or a block of up to eight lines written
+    three times in a row, the same or with small changes (one number, name or string apart,
+    where the document's lines around the cursor show no such run). ``truncated``: the model was
+    stopped in the middle of its last line, which counts as one more copy where it is the start
+    of one, and goes with the loop. ``None``: no loop."""
     lines = text.split("\n")
+    cut_off = lines.pop() if truncated and len(lines) > 1 else None
     code = [n for n, line in enumerate(lines) if line.strip()]
-    rows = [(line_prefix + lines[n] if n == 0 else lines[n]).rstrip() for n in code]
-    cut = None
-    for start in range(len(rows)):
-        for size in range(1, _REPEATED_BLOCK_LINES + 1):
-            if start + 3 * size > len(rows):
-                break
-            block = rows[start:start + size]
-            if block == rows[start + size:start + 2 * size] == rows[start + 2 * size:start + 3 * size] \
-                    and any(_WORD.search(row) for row in block):
-                cut = code[start + size - 1]
-                break
-        if cut is not None:
-            lines = lines[:cut + 1]
-            break
+    rows = [(cursor.line_prefix + lines[n] if n == 0 else lines[n]).rstrip() for n in code]
+    cut = _first_loop(rows, cut_off, cursor, _same_row)
+    if cut is None:
+        cut = _first_loop(rows, cut_off, cursor, _near_row)
+    if cut is None:
+        return None
+    kept = lines[:code[cut] + 1]
+    if len(kept) > 1 and _Scanner(cursor.language).feed("\n".join(kept)).stack \
+            and kept[-1].rstrip()[-1:] in _OPEN_ENDINGS:
+        kept.pop()  # the cut block's last line is unclosed
+    return "\n".join(kept)
+
+
+def cut_inline_loop(text: str) -> str:
+    """A run of text repeating to the end of the last line is cut after its first occurrence."""
+    lines = text.split("\n")
     last = lines[-1]
     tail_start = max(0, len(last) - _INLINE_LOOP_CHARS)
     for pattern in _INLINE_LOOPS:
@@ -253,6 +260,67 @@ def drop_repetition(text: str, line_prefix: str = "") -> str:
             lines[-1] = last[:match.start() + len(match.group(1))]
             break
     return "\n".join(lines)
+
+
+def _first_loop(rows: list[str], cut_off: str | None, cursor: CursorContext, same) -> int | None:
+    """The index of the last row of a loop's first copy, if the rows hold a loop."""
+    for start in range(len(rows)):
+        for size in range(1, _REPEATED_BLOCK_LINES + 1):
+            if start + 2 * size > len(rows):
+                break
+            block = rows[start:start + size]
+            copies = 1
+            while len(rows) - (start + copies * size) >= size and all(
+                    same(a, b) for a, b in zip(block, rows[start + copies * size:start + (copies + 1) * size])):
+                copies += 1
+            tail = rows[start + copies * size:]
+            if cut_off is not None and len(tail) < size and all(same(a, b) for a, b in zip(block, tail)) \
+                    and _starts_copy(cut_off, block[len(tail)]):
+                copies += 1  # the model was stopped inside one more copy
+            if copies >= 3 and (same is _same_row or not _document_has_run(block[0], cursor)):
+                return start + size - 1
+    return None
+
+
+def _same_row(a: str, b: str) -> bool:
+    """Lines of code compare without their indentation; lines of brackets with it (``}`` closing
+    three nested blocks is no loop)."""
+    return a.strip() == b.strip() if _WORD.search(a) else a == b
+
+
+_TOKENS = re.compile(r""" "(?:\\.|[^"\\])*" | '(?:\\.|[^'\\])*' | \w+ | \S """, re.VERBOSE)
+
+
+def _near_row(a: str, b: str) -> bool:
+    """The same indentation and tokens but for one number, name or string (``x1 = f(1)``,
+    ``x2 = f(2)`` are one apart: ``x1``/``x2`` and ``1``/``2`` count as the same change only
+    when they are one token; two differing tokens that are both numbers count as one)."""
+    if _indent_width(a) != _indent_width(b) or not _WORD.search(a):
+        return False
+    left, right = _TOKENS.findall(a), _TOKENS.findall(b)
+    if len(left) != len(right):
+        return False
+    differ = [(x, y) for x, y in zip(left, right) if x != y]
+    if len(differ) <= 1:
+        return bool(differ) or a.strip() == b.strip()
+    return all(_NUMBERED.fullmatch(x) and _NUMBERED.fullmatch(y) and _NUMBERED.sub("", x) == _NUMBERED.sub("", y)
+               for x, y in differ)
+
+
+_NUMBERED = re.compile(r"[A-Za-z_]*\d+")
+
+
+def _starts_copy(cut_off: str, row: str) -> bool:
+    """Whether a cut-off last line is the start of ``row`` (and not just its indentation)."""
+    start = cut_off.rstrip()
+    return bool(start.strip()) and len(start.strip()) >= 2 and row.strip().startswith(start.strip())
+
+
+def _document_has_run(row: str, cursor: CursorContext) -> bool:
+    """Whether the document around the cursor has two lines in a row like ``row``: its own
+    pattern (a table of similar entries), which the suggestion may go on with."""
+    lines = [line.rstrip() for line in (*cursor.previous_lines, *cursor.next_lines) if line.strip()]
+    return any(_near_row(row, a) and _near_row(row, b) for a, b in zip(lines, lines[1:]))
 
 
 def drop_echoed_next_lines(text: str, cursor: CursorContext) -> str:
@@ -421,12 +489,15 @@ def postprocess_outcome(raw: str, cursor: CursorContext, truncated: bool = False
     text = cut_at_sentinel(text)
     if not text.strip():
         return Outcome(None, WROTE_NOTHING)
-    if truncated:
+    looped = cut_line_loop(text, cursor, truncated)
+    if looped is not None:
+        text = looped
+    elif truncated:
         text = drop_cut_off_line(text)
     text = limit_to_scope(text, cursor.scope, cursor)
     if not text.strip():
         return Outcome(None, FIRST_LINE_BLANK if cursor.scope == "line" else CLOSED_AT_ONCE)
-    text = drop_repetition(text, cursor.line_prefix)
+    text = cut_inline_loop(text)
     text = drop_echoed_next_lines(text, cursor)
     if not text.strip():
         return Outcome(None, ECHOED_NEXT_LINES)

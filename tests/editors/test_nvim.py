@@ -25,6 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "editors" / "nvim"
 SCRIPTS = Path(__file__).parent / "nvim"
 ADD = next(ex for ex in KNOWN_EXAMPLES if ex.prefix.startswith("def add("))
+# Typed inside a pair the editor closed: the answer writes the ")" after the cursor too.
+PAIR = next(ex for ex in KNOWN_EXAMPLES if ex.prefix.endswith("(") and ex.suffix.startswith(")")
+            and ex.middle.endswith(")"))
 DOCSTRING = next(ex for ex in INSTRUCT_EXAMPLES if ex.kind == "docstring")
 EXPLAIN = next(ex for ex in INSTRUCT_EXAMPLES if ex.kind == "explain")
 TESTS = next(ex for ex in INSTRUCT_EXAMPLES if ex.kind == "tests")
@@ -163,6 +166,30 @@ def test_nvim_end_to_end_with_the_real_server(nvim, trained_model, tmp_path):
     assert f"OK server: {server_executable()}" in r["health"]
     assert "OK client 1 attached to add.py" in r["health"]
     assert "OK server: ready" in r["health"]
+
+
+def test_nvim_accepts_a_suggestion_inside_an_auto_closed_pair(nvim, trained_model, tmp_path):
+    """Keys typed with "(" and ")" mapped as an auto-pairs plugin maps them: the ")" after the
+    cursor is the editor's. The server's item writes it too and its range covers it; accepting
+    must leave one ")"."""
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "area.py").write_text("")
+    r = run_nvim(nvim, "e2e_pair_nvim.lua", {"server": server_executable(), "model": str(trained_model),
+                                             "workspace": str(workspace), "file": "area.py",
+                                             "keys": PAIR.prefix.replace("\n", "<CR>")},
+                 tmp_path, timeout_s=60)
+
+    closer = PAIR.suffix[0]
+    assert r["typed"] == PAIR.prefix + PAIR.suffix  # the plugin closed the pair; the cursor is inside
+    lines = PAIR.prefix.split("\n")
+    assert r["cursor"] == [len(lines), len(lines[-1])]
+    assert (r["ghost"]["text"], r["ghost"]["row"], r["ghost"]["col"]) == (PAIR.middle, len(lines) - 1, len(lines[-1]))
+    # Accepted: the answer's ")" replaced the auto-inserted one; the cursor is after it.
+    assert r["accepted"] == PAIR.prefix + PAIR.middle + PAIR.suffix[len(closer):]
+    assert (PAIR.middle + closer) not in r["accepted"], "a doubled closer"
+    assert r["cursor_after_accept"] == [len(lines), len(lines[-1]) + len(PAIR.middle)]
+    assert "ghost_after_accept" not in r
 
 
 def test_helptags_output_is_ignored_in_a_checkout():
