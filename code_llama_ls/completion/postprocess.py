@@ -98,6 +98,8 @@ class CursorContext:
     language: str = PLAIN_TEXT
     next_lines: tuple[str, ...] = ()  # the document's lines after the cursor's line (a few dozen)
     previous_lines: tuple[str, ...] = ()  # the document's lines before the cursor's line (a few dozen)
+    open_quote: str | None = None  # the string the cursor is in (its quote), if any
+    in_block_comment: bool = False  # the cursor is inside a /* comment */
     blocks_left_open: int = 0  # brackets open at the cursor that the document does not close
     function_indent: int | None = None  # Python: the enclosing def's indent, where none of its body follows
     crlf: bool = False  # the document's line breaks are "\r\n"
@@ -118,6 +120,7 @@ class CursorContext:
             next_lines=tuple(document.line_text(n) for n in range(position.line + 1, last_line)),
             previous_lines=tuple(document.line_text(n) for n in range(max(0, position.line - NEXT_LINES), position.line)),
             blocks_left_open=_blocks_left_open(document.language, text, offset),
+            **_string_at(document.language, text, offset),
             function_indent=_function_indent(document.language, text, line_start, line_end),
             crlf=_uses_crlf(text, line_start, line_end),
             window=_syntax_window(document, offset),
@@ -173,27 +176,46 @@ def cut_at_block_close(text: str, cursor: CursorContext) -> str:
     the end of that line); the next closer it has no opener for closes the cursor's block, which
     the document already closes.
 
-    The suggestion stops before that closer (before its line when nothing precedes it there).
-    Closers on its first line may also be the ones after the cursor (``a, b)`` in ``f(|)``),
-    which the suggestion then replaces.
+    The closers after the cursor (auto-paired ones) may be written on the suggestion's first line
+    (``a, b)`` in ``f(|)``): the suggestion replaces them and ends with that line, unless the line
+    opens a block (``a, b):`` in ``def f(|):``, ``) {``), whose body it goes on with. Another
+    closer ends the suggestion before it: before its line where it starts one (keeping that
+    line's indentation for the closer already there), or after its line where the rest of that
+    line is what follows the cursor (``self._args))`` ending a multi-line call).
     """
     scan = _Scanner(cursor.language)
+    scan.quote, scan.in_block_comment = cursor.open_quote, cursor.in_block_comment
     scan.feed(text)
     first_line_end = text.find("\n") if "\n" in text else len(text)
-    allowed = cursor.blocks_left_open + sum(ch in _CLOSERS for ch in cursor.line_suffix)
-    closers = [i for n, i in enumerate(scan.unopened_at)
-               if n >= cursor.blocks_left_open and not (i < first_line_end and n < allowed)]
-    if not closers and 0 < cursor.blocks_left_open <= len(scan.unopened_at):
-        end = text.find("\n", scan.unopened_at[cursor.blocks_left_open - 1])  # it closed what was open
+    left_open = cursor.blocks_left_open
+    allowed = left_open + sum(ch in _CLOSERS for ch in cursor.line_suffix)
+    written = [i for n, i in enumerate(scan.unopened_at) if left_open <= n < allowed and i < first_line_end]
+    if written and not text[:written[0]].strip():
+        return ""  # it closes the cursor's block before writing anything in it
+    if written and first_line_end < len(text) and not _opens_block(cursor, text[:first_line_end]):
+        return text[:first_line_end]
+    closers = [i for n, i in enumerate(scan.unopened_at) if n >= left_open and i not in written]
+    if not closers and 0 < left_open <= len(scan.unopened_at):
+        end = text.find("\n", scan.unopened_at[left_open - 1])  # it closed what was open
         return text if end == -1 else text[:end]
     if not closers:
         return text
     index = closers[0]
     line_start = text.rfind("\n", 0, index) + 1
     line_end = text.find("\n", index) if "\n" in text[index:] else len(text)
+    if not text[line_start:index].strip():
+        return text[:line_start] + text[line_start:index]  # the closer's indentation places the one after the cursor
     if line_start and cursor.line_suffix.strip() and text[index:line_end].rstrip() == cursor.line_suffix.rstrip():
         return text[:line_end]  # a last line that writes the closers after the cursor: they are replaced
-    return text[:line_start] if not text[line_start:index].strip() else text[:index]
+    return text[:index]
+
+
+def _opens_block(cursor: CursorContext, first_line: str) -> bool:
+    """Whether the cursor's line, completed with the suggestion's first line, opens a block."""
+    line = (cursor.line_prefix + first_line)
+    if cursor.language in INDENTED_LANGUAGES:
+        return _code_before_comment(line).endswith(":")
+    return line.rstrip().endswith("{")
 
 
 def cut_at_dedent(text: str, cursor: CursorContext) -> str:
@@ -237,9 +259,10 @@ def cut_line_loop(text: str, cursor: CursorContext, truncated: bool = False) -> 
     cut_off = lines.pop() if truncated and len(lines) > 1 else None
     code = [n for n, line in enumerate(lines) if line.strip()]
     rows = [(cursor.line_prefix + lines[n] if n == 0 else lines[n]).rstrip() for n in code]
-    cut = _first_loop(rows, cut_off, cursor, _same_row)
-    if cut is None:
-        cut = _first_loop(rows, cut_off, cursor, _near_row)
+    # The first line is compared as the cursor's line would read, and as the model wrote it.
+    variants = [rows] if not code or code[0] != 0 or not cursor.line_prefix.strip() else [rows, [lines[0].rstrip(), *rows[1:]]]
+    cut = next((found for same in (_same_row, _near_row) for variant in variants
+                if (found := _first_loop(variant, cut_off, cursor, same)) is not None), None)
     if cut is None:
         return None
     kept = lines[:code[cut] + 1]
@@ -277,7 +300,7 @@ def _first_loop(rows: list[str], cut_off: str | None, cursor: CursorContext, sam
             if cut_off is not None and len(tail) < size and all(same(a, b) for a, b in zip(block, tail)) \
                     and _starts_copy(cut_off, block[len(tail)]):
                 copies += 1  # the model was stopped inside one more copy
-            if copies >= 3 and (same is _same_row or not _document_has_run(block[0], cursor)):
+            if copies >= 3 and (same is _same_row or not _document_has_run(block, cursor)):
                 return start + size - 1
     return None
 
@@ -292,22 +315,29 @@ _TOKENS = re.compile(r""" "(?:\\.|[^"\\])*" | '(?:\\.|[^'\\])*' | \w+ | \S """, 
 
 
 def _near_row(a: str, b: str) -> bool:
-    """The same indentation and tokens but for one number, name or string (``x1 = f(1)``,
-    ``x2 = f(2)`` are one apart: ``x1``/``x2`` and ``1``/``2`` count as the same change only
-    when they are one token; two differing tokens that are both numbers count as one)."""
+    """The same indentation and punctuation, with a few names, numbers or strings changed: at
+    most half of them (at least one), a counter that every changed number shares counting once
+    (``x1 = f(1)`` → ``x2 = f(2)``)."""
+    if a == b:
+        return True
     if _indent_width(a) != _indent_width(b) or not _WORD.search(a):
         return False
     left, right = _TOKENS.findall(a), _TOKENS.findall(b)
     if len(left) != len(right):
         return False
     differ = [(x, y) for x, y in zip(left, right) if x != y]
-    if len(differ) <= 1:
-        return bool(differ) or a.strip() == b.strip()
-    return all(_NUMBERED.fullmatch(x) and _NUMBERED.fullmatch(y) and _NUMBERED.sub("", x) == _NUMBERED.sub("", y)
-               for x, y in differ)
+    if not differ:
+        return True
+    if not all(_VALUE.match(x) and _VALUE.match(y) for x, y in differ):
+        return False
+    counters = [(x, y) for x, y in differ if _NUMBERED.fullmatch(x) and _NUMBERED.fullmatch(y)
+                and _NUMBERED.sub("", x) == _NUMBERED.sub("", y)]
+    changes = len(differ) - len(counters) + (1 if counters else 0)
+    return changes <= max(1, sum(1 for token in left if _VALUE.match(token)) // 2)
 
 
 _NUMBERED = re.compile(r"[A-Za-z_]*\d+")
+_VALUE = re.compile(r"[\w\"']")  # a name, a number or a string
 
 
 def _starts_copy(cut_off: str, row: str) -> bool:
@@ -316,11 +346,13 @@ def _starts_copy(cut_off: str, row: str) -> bool:
     return bool(start.strip()) and len(start.strip()) >= 2 and row.strip().startswith(start.strip())
 
 
-def _document_has_run(row: str, cursor: CursorContext) -> bool:
-    """Whether the document around the cursor has two lines in a row like ``row``: its own
-    pattern (a table of similar entries), which the suggestion may go on with."""
+def _document_has_run(block: list[str], cursor: CursorContext) -> bool:
+    """Whether the document around the cursor has two copies in a row of a block like ``block``:
+    its own pattern (a table of similar entries), which the suggestion may go on with."""
     lines = [line.rstrip() for line in (*cursor.previous_lines, *cursor.next_lines) if line.strip()]
-    return any(_near_row(row, a) and _near_row(row, b) for a, b in zip(lines, lines[1:]))
+    size = len(block)
+    return any(all(_near_row(row, line) for row, line in zip(block * 2, lines[i:i + 2 * size]))
+               for i in range(len(lines) - 2 * size + 1))
 
 
 def drop_echoed_next_lines(text: str, cursor: CursorContext) -> str:
@@ -361,18 +393,34 @@ def trim_trailing_whitespace(text: str, line_suffix: str = "") -> str:
 def replace_rest_of_line(text: str, cursor: CursorContext) -> Suggestion | None:
     """The suggestion wrote what follows the cursor on its line (``a, b):`` in ``f(|):``,
     ``a, b)`` in ``foo(|, b)``): replace the longest start of the rest of the line that the
-    suggestion ends with, among the choices (inserting included) that leave the line's brackets
+    suggestion ends with (where the rest is only closers, that it writes in order: ``x", y);``
+    for ``("|");``), among the choices (inserting included) that leave the line's brackets
     and strings least unbalanced: as the document has them, or better where the suggestion
     writes an opener whose closer was already there (``def |):`` + ``f(self):``)."""
     rest = cursor.line_suffix.rstrip()
     if not rest:
         return None
     line = cursor.line_prefix
-    sizes = [size for size in range(len(rest), 0, -1) if not rest[size - 1].isspace() and text.endswith(rest[:size])]
+    closers_only = only_closers(rest)
+    sizes = [size for size in range(len(rest), 0, -1) if not rest[size - 1].isspace() and (
+        text.endswith(rest[:size]) or closers_only and _written_in_order(rest[:size], text))]
     if not sizes:
         return None
     best = min(sizes + [0], key=lambda size: (_imbalance(cursor.language, line + text + rest[size:]), -size))
     return Suggestion(text, best) if best else None
+
+
+def _written_in_order(closers: str, text: str) -> bool:
+    """Whether ``text`` ends with the last of ``closers`` and writes all of them in order."""
+    wanted = [ch for ch in closers if not ch.isspace()]
+    if not wanted or not text.rstrip().endswith(wanted[-1]):
+        return False
+    at = 0
+    for ch in wanted:
+        at = text.find(ch, at) + 1
+        if not at:
+            return False
+    return True
 
 
 def _imbalance(language: str, text: str) -> int:
@@ -602,6 +650,12 @@ class _Scanner:
 def _neutral(language: str, line_prefix: str, inserted: str) -> bool:
     """Whether ``inserted`` leaves brackets and strings as the cursor found them."""
     return _Scanner(language).feed(line_prefix).state == _Scanner(language).feed(line_prefix + inserted).state
+
+
+def _string_at(language: str, text: str, offset: int) -> dict:
+    """The string or block comment the cursor is in (scanned from a window before it)."""
+    before = _Scanner(language).feed(text[max(0, offset - BRACKET_WINDOW_CHARS):offset])
+    return {"open_quote": before.quote, "in_block_comment": before.in_block_comment}
 
 
 def _blocks_left_open(language: str, text: str, offset: int) -> int:
