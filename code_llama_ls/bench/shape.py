@@ -143,7 +143,7 @@ def raw_texts(state: State, tokens: TokenCounter, rng: random.Random) -> dict[st
     cut = tokens.cut(following, RAW_TOKENS)
     body = gold.rstrip()
     last_line = body.split("\n")[-1] if "\n" in body else body.strip()
-    repeated = tokens.cut(body + ("\n" + last_line) * RAW_TOKENS, RAW_TOKENS)
+    repeated = tokens.cut(gold + ("\n" + last_line) * RAW_TOKENS, RAW_TOKENS)
     return {"a": Raw(gold, False), "b": Raw(cut, len(cut) < len(following)), "c": Raw(repeated, True),
             "d": Raw(_elsewhere(state, rng), False)}
 

@@ -261,8 +261,12 @@ def cut_line_loop(text: str, cursor: CursorContext, truncated: bool = False) -> 
     rows = [(cursor.line_prefix + lines[n] if n == 0 else lines[n]).rstrip() for n in code]
     # The first line is compared as the cursor's line would read, and as the model wrote it.
     variants = [rows] if not code or code[0] != 0 or not cursor.line_prefix.strip() else [rows, [lines[0].rstrip(), *rows[1:]]]
-    cut = next((found for same in (_same_row, _near_row) for variant in variants
-                if (found := _first_loop(variant, cut_off, cursor, same)) is not None), None)
+    cut = None
+    for same in (_same_row, _near_row):
+        found = [at for variant in variants if (at := _first_loop(variant, cut_off, cursor, same)) is not None]
+        if found:
+            cut = min(found)
+            break
     if cut is None:
         return None
     kept = lines[:code[cut] + 1]
@@ -475,12 +479,14 @@ def drop_echoed_line_suffix(text: str, line_suffix: str, line_prefix: str = "",
     return head if _neutral(language, line_prefix, head) else text
 
 
-def check_syntax(suggestion: Suggestion, cursor: CursorContext) -> Suggestion | None:
+def check_syntax(suggestion: Suggestion, cursor: CursorContext, model_ended: bool = False) -> Suggestion | None:
     """Reject a suggestion that adds ERROR/MISSING nodes to the code around the cursor; keep its
     longest leading part (by line, then by character at token boundaries) that adds none.
 
-    A suggestion may end by opening a bracket (``if (x) {``) that the user fills next: that
-    bracket is closed for the check. The window is parsed once; each trial is an incremental
+    Where the model itself ended by opening a bracket (``if (x) {`` and its end token:
+    ``model_ended``), the user fills it next: that bracket is closed for the check. A part that
+    post-processing cut from longer text gets no such allowance: it would leave the bracket
+    dangling. The window is parsed once; each trial is an incremental
     re-parse of a copy of that tree with the insertion edited in (a fraction of a full parse).
     """
     parser = _parser(cursor.language)
@@ -493,10 +499,10 @@ def check_syntax(suggestion: Suggestion, cursor: CursorContext) -> Suggestion | 
     start_point = (before.count(b"\n"), start - (before.rfind(b"\n") + 1))
     parses = 0
 
-    def clean(text: str, replace_end: int) -> bool:
+    def clean(text: str, replace_end: int, whole: bool = False) -> bool:
         nonlocal parses
         parses += 1
-        opened = "" if replace_end else _closers_left_open(cursor.language, text)  # else it ends as the line did
+        opened = _closers_left_open(cursor.language, text) if whole and not replace_end else ""
         inserted = (text + opened).encode("utf-8", "surrogatepass")
         removed = len(cursor.window[1][:replace_end].encode("utf-8", "surrogatepass"))
         end = start + len(inserted)
@@ -514,7 +520,7 @@ def check_syntax(suggestion: Suggestion, cursor: CursorContext) -> Suggestion | 
         # unless it is a broken region around the whole of it.
         return not any(_overlaps(a, b, start, end) for a, b, _ in errors)
 
-    if clean(suggestion.text, suggestion.replace_end):
+    if clean(suggestion.text, suggestion.replace_end, model_ended):
         return suggestion
     for part in _leading_parts(suggestion.text):
         if parses >= MAX_SYNTAX_PARSES:
@@ -534,7 +540,7 @@ def postprocess_outcome(raw: str, cursor: CursorContext, truncated: bool = False
     text = raw.replace("\r\n", "\n")
     if not text.strip():
         return Outcome(None, WROTE_WHITESPACE if text else WROTE_NOTHING)
-    text = cut_at_sentinel(text)
+    text = written = cut_at_sentinel(text)
     if not text.strip():
         return Outcome(None, WROTE_NOTHING)
     looped = cut_line_loop(text, cursor, truncated)
@@ -555,7 +561,8 @@ def postprocess_outcome(raw: str, cursor: CursorContext, truncated: bool = False
         drop_echoed_line_suffix(text, cursor.line_suffix, cursor.line_prefix, cursor.language))
     if not suggestion.text.strip():
         return Outcome(None, ECHOED_LINE_SUFFIX)
-    suggestion = check_syntax(join_without_doubled_space(suggestion, cursor), cursor)
+    model_ended = not truncated and suggestion.text.strip() == written.strip()
+    suggestion = check_syntax(join_without_doubled_space(suggestion, cursor), cursor, model_ended)
     if suggestion is None:
         return Outcome(None, SYNTAX_ERRORS)
     if not suggestion.text.strip() or suggestion.text == cursor.line_suffix[:suggestion.replace_end]:

@@ -35,6 +35,10 @@ HERE = Path(__file__).resolve().parent / "vscode"
 ARTIFACTS = REPO / "test-artifacts" / "vscode"
 CHROMIUM = "/usr/bin/chromium"
 ADD = next(ex for ex in KNOWN_EXAMPLES if ex.prefix == "def add(a, b):\n    " and ex.suffix == "\n")
+# Typed inside a pair VS Code closed: the answer writes the ")" after the cursor too.
+PAIR = next(ex for ex in KNOWN_EXAMPLES if ex.prefix.endswith("(") and ex.suffix.startswith(")")
+            and ex.middle.endswith(")"))
+PAIR_FILE = "area.py"
 EXPLAIN = next(ex for ex in INSTRUCT_EXAMPLES if ex.kind == "explain")
 DOCSTRING = next(ex for ex in INSTRUCT_EXAMPLES if ex.kind == "docstring" and ex.file == EXPLAIN.file)
 
@@ -165,6 +169,9 @@ def _user_settings(model: Path) -> dict:
         "editor.quickSuggestions": {"other": "off", "comments": "off", "strings": "off"},
         "editor.suggestOnTriggerCharacters": False,
         "files.autoSave": "off",
+        # Typing "(" inserts "()" (and typing ")" before that ")" steps over it): what a user has.
+        "editor.autoClosingBrackets": "always",
+        "editor.autoClosingOvertype": "auto",
         # One "codeLlama" object, the way docs/deploy.md gives settings: VS Code must read its keys
         # as codeLlama.<key>, the extension's own (server.pythonPath) included.
         "codeLlama": {
@@ -215,6 +222,7 @@ def code_server(code_server_env, vsix, trained_model, tmp_path):
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     (workspace / "main.py").write_text(ADD.suffix)
+    (workspace / PAIR_FILE).write_text(PAIR.suffix[len(")"):])  # VS Code types the ")" itself
     (workspace / EXPLAIN.file).write_text(INSTRUCT_SOURCE)
     port = _free_port()
     log_path = tmp_path / "code-server.log"
@@ -253,7 +261,7 @@ def _logs(server: dict) -> str:
     return "\n".join(parts)
 
 
-def test_vscode_ghost_text_tab_explain_panel_and_docstring(code_server):
+def test_vscode_ghost_text_tab_auto_closed_pair_explain_panel_and_docstring(code_server):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     report_path = ARTIFACTS / "report.json"
     for stale in [report_path, *ARTIFACTS.glob("vscode-*.png")]:
@@ -262,6 +270,8 @@ def test_vscode_ghost_text_tab_explain_panel_and_docstring(code_server):
         "url": code_server["url"], "workspace": str(code_server["workspace"]), "chromium": CHROMIUM,
         "artifacts": str(ARTIFACTS), "report": str(report_path),
         "completion": {"file": "main.py", "type": ADD.prefix.split("\n")[0]},
+        # Each line as typed; after Enter VS Code indents, so the indentation is not typed.
+        "pair": {"file": PAIR_FILE, "lines": [line.lstrip(" ") for line in PAIR.prefix.split("\n")]},
         "explain": {"file": EXPLAIN.file, "docstringColumn": len("def a")},
     }
     env = {**code_server["env"], "PLAYWRIGHT_CORE": code_server["playwright"]}
@@ -277,6 +287,12 @@ def test_vscode_ghost_text_tab_explain_panel_and_docstring(code_server):
     assert report["ghostText"] == ADD.middle, context
     assert report["completedFile"] == ADD.prefix + ADD.middle + ADD.suffix, context
     assert report["statusAfter"].startswith("Code Llama: ready, last completion "), context
+    # Inside the auto-closed pair: the ")" after the cursor is VS Code's; the item writes one too
+    # and its range covers VS Code's, so the ghost text is what goes before it, and accepting
+    # leaves one ")".
+    assert report["pairTypedLine"] == PAIR.prefix.split("\n")[-1] + ")", context
+    assert report["pairGhostText"] == PAIR.middle.removesuffix(")"), context
+    assert report["pairFile"] == PAIR.prefix + PAIR.middle + PAIR.suffix[len(")"):], context
     # The known answer, rendered: inline code spans become <code>.
     assert report["explanationHtml"].strip() == "<p>" + re.sub(r"`([^`]+)`", r"<code>\1</code>", EXPLAIN.answer) + "</p>", context
     assert report["explanationText"].strip() == EXPLAIN.answer.replace("`", ""), context

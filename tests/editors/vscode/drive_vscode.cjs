@@ -1,5 +1,6 @@
 // Drives code-server's workbench in headless Chromium the way a user would: opens a file from
-// the Explorer, types, waits for ghost text, accepts it with Tab and saves; then selects a file,
+// the Explorer, types, waits for ghost text, accepts it with Tab and saves (again in a second file,
+// typing into a bracket pair that VS Code auto-closes); then selects a file,
 // runs "Code Llama: Explain" from the command palette and reads the panel, and runs "Code Llama:
 // Generate Docstring" with the cursor in a function and saves; last, turns inline completions off
 // from the status-bar item's menu. Writes what it saw
@@ -112,6 +113,37 @@ async function explanationText(page, timeoutMs) {
     await page.keyboard.press("Control+S");
     report.completedFile = await waitForFile(file, before, 15_000);
     report.statusAfter = await page.locator('.statusbar [aria-label^="Code Llama:"]').first().getAttribute("aria-label");
+
+    if (cfg.pair) {
+      log(`open ${cfg.pair.file} and type into a bracket pair that VS Code closes`);
+      const pairFile = path.join(cfg.workspace, cfg.pair.file);
+      const pairBefore = fs.readFileSync(pairFile, "utf8");
+      await openFromExplorer(page, cfg.pair.file);
+      await page.keyboard.press("Control+Home");
+      for (const [i, line] of cfg.pair.lines.entries()) {
+        if (i > 0) {
+          await page.keyboard.press("Enter");  // VS Code indents the block
+        }
+        await page.keyboard.type(line, { delay: 40 });
+      }
+      log("wait for ghost text inside the pair");
+      const pairGhost = page.locator(".monaco-editor .view-lines .ghost-text-decoration").first();
+      await pairGhost.waitFor({ timeout: 60_000 });
+      await page.waitForTimeout(300);
+      Object.assign(report, await page.evaluate(() => {
+        // The cursor's line as the buffer has it (ghost text left out), and the ghost text on it.
+        const ghosts = Array.from(document.querySelectorAll(".monaco-editor .view-lines .ghost-text-decoration"));
+        const line = ghosts[0].closest(".view-line").cloneNode(true);
+        line.querySelectorAll(".ghost-text-decoration").forEach((node) => node.remove());
+        const clean = (text) => text.replace(/\u00a0/g, " ");
+        return { pairTypedLine: clean(line.textContent), pairGhostText: clean(ghosts.map((node) => node.textContent).join("")) };
+      }));
+      await screenshot(page, "vscode-pair-ghost-text.png");
+      log("accept with Tab and save");
+      await page.keyboard.press("Tab");
+      await page.keyboard.press("Control+S");
+      report.pairFile = await waitForFile(pairFile, pairBefore, 15_000);
+    }
 
     log(`select all of ${cfg.explain.file} and run Code Llama: Explain`);
     await openFromExplorer(page, cfg.explain.file);
