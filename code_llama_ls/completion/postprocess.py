@@ -123,7 +123,7 @@ class CursorContext:
             **_string_at(document.language, text, offset),
             function_indent=_function_indent(document.language, text, line_start, line_end),
             crlf=_uses_crlf(text, line_start, line_end),
-            window=_syntax_window(document, offset),
+            window=_line_window(document, offset),
         )
 
 
@@ -696,9 +696,10 @@ def _function_indent(language: str, text: str, line_start: int, line_end: int) -
 
 
 def _closers_left_open(language: str, text: str) -> str:
-    """The closers of brackets the suggestion opens at its very end (``if (x) {`` → ``}``)."""
+    """The closer of the block a one-line suggestion opens at its very end (``if (x) {`` →
+    ``}``): brace languages only."""
     stripped = text.rstrip()
-    if not stripped or stripped[-1] not in _OPENERS:
+    if not stripped.endswith("{") or "\n" in stripped or language in INDENTED_LANGUAGES:
         return ""
     scan = _Scanner(language).feed(stripped)
     if not scan.stack or scan.quote is not None or scan.in_block_comment:
@@ -754,6 +755,19 @@ def _uses_crlf(text: str, line_start: int, line_end: int) -> bool:
     if line_end < len(text):
         return text.startswith("\r\n", line_end)
     return line_start >= 2 and text[line_start - 2:line_start] == "\r\n"
+
+
+def _line_window(document: Document, offset: int) -> tuple[str, str] | None:
+    """The code around the cursor that a suggestion is checked in: whole lines, up to
+    ``WINDOW_CHARS`` in all, half on each side of the cursor (the whole of a small file)."""
+    if document.tree is None:
+        return None
+    text, half = document.text, WINDOW_CHARS // 2
+    start = 0 if offset <= half else text.find("\n", offset - half) + 1 or offset
+    end = len(text) if len(text) - offset <= half else text.rfind("\n", offset, offset + half)
+    if end == -1:
+        end = len(text)
+    return text[start:offset], text[offset:end]
 
 
 def _syntax_window(document: Document, offset: int) -> tuple[str, str] | None:
