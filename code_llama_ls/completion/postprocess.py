@@ -759,7 +759,8 @@ def _uses_crlf(text: str, line_start: int, line_end: int) -> bool:
 
 def _line_window(document: Document, offset: int) -> tuple[str, str] | None:
     """The code around the cursor that a suggestion is checked in: whole lines, up to
-    ``WINDOW_CHARS`` in all, half on each side of the cursor (the whole of a small file)."""
+    ``WINDOW_CHARS`` in all, half on each side of the cursor (the whole of a small file or of
+    the windows ``shape_suggestion`` cuts)."""
     if document.tree is None:
         return None
     text, half = document.text, WINDOW_CHARS // 2

@@ -10,8 +10,10 @@ syntax check, brackets and quotes only.
 
 from __future__ import annotations
 
+import re
+
 from code_llama_ls.completion.postprocess import CursorContext, Outcome, postprocess_outcome
-from code_llama_ls.context.syntax import completion_scope
+from code_llama_ls.context.syntax import INDENTED_LANGUAGES, completion_scope
 from code_llama_ls.documents import Document
 
 PREFIX_WINDOW_LINES = 200
@@ -34,22 +36,52 @@ def shape_outcome(prefix: str, suffix: str, language: str, raw: str, truncated: 
 
 def cursor_context(prefix: str, suffix: str, language: str) -> CursorContext:
     """What the filters need, read from windows of the text around the cursor."""
-    before, after = windows(prefix, suffix)
+    before, after = windows(prefix, suffix, language)
     document = Document(uri="untitled:shape", text=before + after, version=0, language_id=language)
     offset = len(before)
     return CursorContext.at(document, offset, completion_scope(document, offset))
 
 
-def windows(prefix: str, suffix: str) -> tuple[str, str]:
-    """The last lines of ``prefix`` and the first lines of ``suffix``, cut at line starts."""
+def windows(prefix: str, suffix: str, language: str = "") -> tuple[str, str]:
+    """The last lines of ``prefix`` and the first lines of ``suffix``, cut where a top-level
+    statement starts (a line at column 0 that starts with a name, a decorator or a directive),
+    so the window does not begin or end inside a string, a comment or a definition; a cut at a
+    plain line start where there is none."""
     start = len(prefix)
     for _ in range(PREFIX_WINDOW_LINES):
         start = prefix.rfind("\n", 0, start)
         if start == -1:
             break
+    if start != -1:
+        start = _past_open_literal(prefix, start, language)
+        top = _TOP_LEVEL.search(prefix, start)
+        start = top.start() if top else start + 1
     end = 0
     for _ in range(SUFFIX_WINDOW_LINES):
         end = suffix.find("\n", end + 1)
         if end == -1:
             break
-    return prefix[start + 1:], suffix if end == -1 else suffix[:end]
+    if end != -1:
+        tops = [match.start() for match in _TOP_LEVEL.finditer(suffix, 0, end + 1)]
+        end = tops[-1] if tops else end
+    return prefix[max(start, 0):], suffix if end == -1 else suffix[:end]
+
+
+_TOP_LEVEL = re.compile(r"(?<=\n)[A-Za-z_@#$]")
+
+
+def _past_open_literal(text: str, start: int, language: str) -> int:
+    """``start``, or the end of the Python triple-quoted string or the block comment that is
+    open there (a module docstring, a licence header): counted with ``str`` searches, which
+    stay fast on a whole 10,000-line prefix."""
+    if language in INDENTED_LANGUAGES:
+        for quote in ('"""', "'''"):
+            if text.count(quote, 0, start) % 2:
+                end = text.find(quote, start)
+                return start if end == -1 else end + len(quote)
+        return start
+    opened, closed = text.rfind("/*", 0, start), text.rfind("*/", 0, start)
+    if opened > closed:
+        end = text.find("*/", start)
+        return start if end == -1 else end + 2
+    return start
