@@ -104,6 +104,7 @@ class CursorContext:
     function_indent: int | None = None  # Python: the enclosing def's indent, where none of its body follows
     crlf: bool = False  # the document's line breaks are "\r\n"
     window: tuple[str, str] | None = None  # syntax window: its text before and after the cursor
+    window_tree: Tree | None = None  # the window's syntax tree where it is the whole document (parsed already)
 
     @classmethod
     def at(cls, document: Document, offset: int, scope: Scope | None = None) -> CursorContext:
@@ -119,11 +120,11 @@ class CursorContext:
             language=document.language,
             next_lines=tuple(document.line_text(n) for n in range(position.line + 1, last_line)),
             previous_lines=tuple(document.line_text(n) for n in range(max(0, position.line - NEXT_LINES), position.line)),
-            blocks_left_open=_blocks_left_open(document.language, text, offset),
-            **_string_at(document.language, text, offset),
+            **_brackets_at(document.language, text, offset),
             function_indent=_function_indent(document.language, text, line_start, line_end),
             crlf=_uses_crlf(text, line_start, line_end),
-            window=_line_window(document, offset),
+            window=(window := _line_window(document, offset)),
+            window_tree=document.tree if window is not None and sum(map(len, window)) == len(text) else None,
         )
 
 
@@ -493,7 +494,7 @@ def check_syntax(suggestion: Suggestion, cursor: CursorContext, model_ended: boo
     if cursor.window is None or parser is None:
         return suggestion
     before, after = (part.encode("utf-8", "surrogatepass") for part in cursor.window)
-    window_tree = parser.parse(before + after)
+    window_tree = cursor.window_tree or parser.parse(before + after)
     baseline = len(_errors(window_tree))
     start = len(before)
     start_point = (before.count(b"\n"), start - (before.rfind(b"\n") + 1))
@@ -607,51 +608,63 @@ class _Scanner:
         return tuple(self.stack), tuple(self.unopened), self.quote, self.in_block_comment
 
     def feed(self, text: str) -> _Scanner:
+        """Scan on from the current state; regular expressions skip the text between tokens."""
+        code, in_quote = _scanner_patterns(self.line_comment, self.block_comments, self.quotes, self.char_literals)
         i, n = 0, len(text)
         while i < n:
-            ch = text[i]
             if self.in_block_comment:
                 end = text.find("*/", i)
                 i, self.in_block_comment = (n, True) if end == -1 else (end + 2, False)
                 continue
             if self.quote is not None:
-                if ch == "\\" and self.quote != "`":
-                    i += 2
-                elif text.startswith(self.quote, i):
-                    i += len(self.quote)
-                    self.quote = None
+                match = in_quote[self.quote].search(text, i)
+                if match is None:
+                    break
+                token = match.group()
+                if token == "\\":
+                    i = match.start() + 2
+                elif token == "\n":
+                    self.quote, i = None, match.end()  # an unterminated one-line string ends with its line
                 else:
-                    if ch == "\n" and self.quote in ('"', "'"):
-                        self.quote = None  # an unterminated one-line string ends with its line
-                    i += 1
+                    self.quote, i = None, match.end()
                 continue
-            if self.line_comment and text.startswith(self.line_comment, i):
+            match = code.search(text, i)
+            if match is None:
+                break
+            token, i = match.group(), match.start()
+            if token == self.line_comment:
                 end = text.find("\n", i)
                 i = n if end == -1 else end
-                continue
-            if self.block_comments and text.startswith("/*", i):
-                self.in_block_comment = True
-                i += 2
-                continue
-            if ch == "'" and self.char_literals:
-                match = _CHAR_LITERAL.match(text, i)
-                i = match.end() if match else i + 1  # no literal: a Rust lifetime, a C++14 digit mark
-                continue
-            quote = next((q for q in self.quotes if text.startswith(q, i)), None)
-            if quote is not None:
-                self.quote = quote
-                i += len(quote)
-                continue
-            if ch in _OPENERS:
-                self.stack.append(ch)
-            elif ch in _CLOSERS:
+            elif token == "/*":
+                self.in_block_comment, i = True, i + 2
+            elif token == "'" and self.char_literals:
+                literal = _CHAR_LITERAL.match(text, i)
+                i = literal.end() if literal else i + 1  # no literal: a Rust lifetime, a C++14 digit mark
+            elif token in _OPENERS:
+                self.stack.append(token)
+                i += 1
+            elif token in _CLOSERS:
                 if self.stack:
                     self.stack.pop()
                 else:
-                    self.unopened.append(ch)
+                    self.unopened.append(token)
                     self.unopened_at.append(i)
-            i += 1
+                i += 1
+            else:
+                self.quote, i = token, i + len(token)
         return self
+
+
+@cache
+def _scanner_patterns(line_comment: str | None, block_comments: bool, quotes: tuple[str, ...],
+                      char_literals: bool) -> tuple[re.Pattern, dict[str, re.Pattern]]:
+    """The tokens a scan stops at outside strings, and inside each kind of string."""
+    tokens = ([line_comment] if line_comment else []) + (["/*"] if block_comments else []) + list(quotes) \
+        + (["'"] if char_literals else [])
+    code = re.compile("|".join(re.escape(t) for t in tokens) + r"|[()\[\]{}]")
+    in_quote = {q: re.compile(("" if q == "`" else r"\\|") + re.escape(q) + (r"|\n" if q in ('"', "'") else ""))
+                for q in quotes}
+    return code, in_quote
 
 
 def _neutral(language: str, line_prefix: str, inserted: str) -> bool:
@@ -659,19 +672,15 @@ def _neutral(language: str, line_prefix: str, inserted: str) -> bool:
     return _Scanner(language).feed(line_prefix).state == _Scanner(language).feed(line_prefix + inserted).state
 
 
-def _string_at(language: str, text: str, offset: int) -> dict:
-    """The string or block comment the cursor is in (scanned from a window before it)."""
+def _brackets_at(language: str, text: str, offset: int) -> dict:
+    """The string or block comment the cursor is in, and how many brackets open before the
+    cursor no closer after it closes (scanned in windows each side of it)."""
     before = _Scanner(language).feed(text[max(0, offset - BRACKET_WINDOW_CHARS):offset])
-    return {"open_quote": before.quote, "in_block_comment": before.in_block_comment}
-
-
-def _blocks_left_open(language: str, text: str, offset: int) -> int:
-    """How many brackets open before the cursor (within a window) no closer after it closes."""
-    before = _Scanner(language).feed(text[max(0, offset - BRACKET_WINDOW_CHARS):offset])
-    after = _Scanner(language).feed(text[offset:offset + BRACKET_WINDOW_CHARS])
-    if before.quote is not None or before.in_block_comment:
-        return 0
-    return max(0, len(before.stack) - len(after.unopened))
+    found = {"open_quote": before.quote, "in_block_comment": before.in_block_comment, "blocks_left_open": 0}
+    if before.quote is None and not before.in_block_comment and before.stack:
+        after = _Scanner(language).feed(text[offset:offset + BRACKET_WINDOW_CHARS])
+        found["blocks_left_open"] = max(0, len(before.stack) - len(after.unopened))
+    return found
 
 
 def _function_indent(language: str, text: str, line_start: int, line_end: int) -> int | None:
