@@ -4,18 +4,24 @@ Each filter is a small pure function of text and a :class:`CursorContext` (a sna
 the document looked like around the cursor when the request came); ``postprocess`` chains them:
 
 1. cut at the first sentinel (``<EOT>`` …);
-2. limit to the scope: one line, or a block cut where it closes the block holding the cursor
-   (brace balance; in Python also the first line indented less than the block);
-3. cut repetition loops (a line or short block repeated three times, a run of text repeating
-   to the end of the last line) after their first occurrence;
-4. drop lines that echo the document's next lines;
+2. cut a loop after its first copy: a line or a block of up to eight lines written three times,
+   the same or with small changes the document does not show (a model stopped by
+   ``maxNewTokens`` inside one more copy counts it); else drop a line ``maxNewTokens`` cut off;
+3. limit to the scope: one line where more code follows the cursor; else the syntactic unit
+   being written: a statement, the block holding the cursor (its closer; Python: the first line
+   indented less), the enclosing function where nothing of it follows; closers after the cursor
+   that the first line writes end it, unless that line opens a block;
+4. cut a run of text repeating to the end of the last line, and lines that echo the document's
+   next lines;
 5. drop trailing whitespace and blank lines;
-6. a rest of line made only of closing brackets, quotes or punctuation that the suggestion ends
-   with is replaced (``replace_end``) rather than duplicated; any other echo of the rest of the
-   line is cut from the suggestion;
-7. a suggestion that adds tree-sitter ERROR/MISSING nodes to the code around the cursor is cut
+6. replace the start of the rest of the line that the suggestion writes (auto-paired closers,
+   an echo of the code after the cursor), choosing what leaves brackets and strings least
+   unbalanced; any other echo of the rest of the line is cut;
+7. one space where the suggestion meets the text around it;
+8. a suggestion that adds tree-sitter ERROR/MISSING nodes to the code around the cursor is cut
    to its longest leading part that adds none;
-8. CRLF documents get CRLF suggestions.
+9. a multi-line body typed before a closer leaves that closer on a line of its own;
+10. CRLF documents get CRLF suggestions.
 
 A suggestion that comes out empty is dropped rather than shown; ``postprocess_outcome`` says which
 step emptied it (``code-llama-ls complete --verbose`` prints that).
@@ -36,7 +42,7 @@ from code_llama_ls.documents import Document
 SENTINEL_TEXTS = ("▁<EOT>", "<EOT>", "▁<PRE>", "<PRE>", "▁<SUF>", "<SUF>", "▁<MID>", "<MID>", "</s>", "<s>")
 NEXT_LINES = 40  # how many of the document's lines after the cursor's line are kept for echo checks
 BRACKET_WINDOW_CHARS = 3_000  # text each side of the cursor whose brackets are counted
-WINDOW_CHARS = 32_000  # largest syntax node around the cursor re-parsed with a suggestion in it
+WINDOW_CHARS = 32_000  # code around the cursor re-parsed with a suggestion in it
 MAX_SYNTAX_PARSES = 48  # budget of trial parses when cutting a suggestion to a clean leading part
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
 _CLOSERS = {v: k for k, v in _OPENERS.items()}
@@ -45,8 +51,6 @@ _INLINE_LOOPS = (re.compile(r"(.{3,}?)\1{4,}$"), re.compile(r"(.{10,}?)\1{2,}$")
 _WORD = re.compile(r"\w")
 _OPEN_ENDINGS = set("([{:,\\=+-*/%&|<>.")  # a line ending in one goes on
 _DEFINITION = re.compile(r"\s*(async\s+def|def|class)\b")
-_CODE = re.compile(r"\S")
-_CODE_BYTES = re.compile(rb"\S")
 _BLANK_LAST_LINE = re.compile(r"\n([ \t]*)$")
 _REPEATED_BLOCK_LINES = 8
 _INLINE_LOOP_CHARS = 1_000
@@ -578,7 +582,7 @@ def postprocess_outcome(raw: str, cursor: CursorContext, truncated: bool = False
 
 
 class _Scanner:
-    """Brackets outside strings and comments, roughly per language, one character at a time.
+    """Brackets outside strings and comments, roughly per language.
 
     ``state`` is what the rest of a line depends on: open brackets, closers of brackets opened
     before the scanned text, and the string or comment the scan ends in.
@@ -778,47 +782,3 @@ def _line_window(document: Document, offset: int) -> tuple[str, str] | None:
     if end == -1:
         end = len(text)
     return text[start:offset], text[offset:end]
-
-
-def _syntax_window(document: Document, offset: int) -> tuple[str, str] | None:
-    """The code around the cursor that a suggestion is checked in: the cursor's line within the
-    largest syntax node holding the cursor up to ``WINDOW_CHARS`` (usually its top-level
-    definition); between top-level nodes, the one before the cursor and the one after it."""
-    tree = document.tree
-    if tree is None:
-        return None
-    text = document.text
-    source = None if text.isascii() else text.encode("utf-8", "surrogatepass")
-    data = text if source is None else source  # indexed by tree-sitter's byte offsets
-    byte = offset if source is None else len(text[:offset].encode("utf-8", "surrogatepass"))
-    line_start_offset, line_end_offset = document.line_range(document.position_at(offset, "utf-32").line)
-    start = byte - _size(text[line_start_offset:offset], source is None)
-    end = byte + _size(text[offset:line_end_offset], source is None)
-    root = tree.root_node
-    node = root.descendant_for_byte_range(byte, byte)
-    if node is not None and node.parent is not None:
-        nodes = []
-        while node.parent is not None and node.end_byte - node.start_byte <= WINDOW_CHARS:
-            nodes, node = [node], node.parent
-    else:  # between top-level nodes: the last one before the cursor and the first one after it
-        before = len(data[:byte].rstrip()) - 1
-        after = _CODE.search(data, byte) if source is None else _CODE_BYTES.search(data, byte)
-        nodes = [_top_level(root.descendant_for_byte_range(b, b + 1))
-                 for b in (before if before >= 0 else None, after.start() if after else None) if b is not None]
-        nodes = [n for n in nodes if n is not None and n.end_byte - n.start_byte <= WINDOW_CHARS]
-    start = min([start] + [n.start_byte for n in nodes])
-    end = max([end] + [n.end_byte for n in nodes])
-    if source is None:
-        return text[start:byte], text[byte:end]
-    return source[start:byte].decode("utf-8", "surrogatepass"), source[byte:end].decode("utf-8", "surrogatepass")
-
-
-def _top_level(node):
-    """The root's child that holds ``node``."""
-    while node is not None and node.parent is not None and node.parent.parent is not None:
-        node = node.parent
-    return node if node is not None and node.parent is not None else None
-
-
-def _size(text: str, ascii: bool) -> int:
-    return len(text) if ascii else len(text.encode("utf-8", "surrogatepass"))
