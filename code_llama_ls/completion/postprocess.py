@@ -159,7 +159,9 @@ def _strip_end(text: str) -> str:
     say where the closer after the cursor goes (``reindent_before_closers``)."""
     stripped = text.rstrip()
     tail = text[len(stripped):]
-    return stripped + "\n" + tail.rsplit("\n", 1)[1] if "\n" in tail and stripped else stripped
+    if "\n" not in tail:
+        return text  # spaces at its end: trim_trailing_whitespace keeps them before code (``{ a |}``)
+    return stripped + "\n" + tail.rsplit("\n", 1)[1] if stripped else stripped
 
 
 def cut_at_statement_end(text: str, cursor: CursorContext) -> str:

@@ -2,8 +2,8 @@
 
 A completion may be multi-line wherever the rest of the cursor's line is empty or holds only
 closing brackets, quotes and trailing punctuation (what an editor's auto-pairing leaves:
-``def f(|)``, ``function g() {|}``); where more code follows on the line it is one line
-(fill-in-line). Where a multi-line suggestion ends is post-processing's business: the end of the
+``def f(|)``, ``function g() {|}``) or where the cursor is inside an empty pair that more code
+follows (``try {|} catch``); where other code follows on the line it is one line (fill-in-line). Where a multi-line suggestion ends is post-processing's business: the end of the
 syntactic unit being written (``completion/postprocess.py``). Reading only the cursor's line, this
 costs the same at any position of any file.
 """
@@ -19,9 +19,17 @@ LINE_CLOSERS = frozenset(")]}\"'`;:, \t\r")  # auto-paired closers and what may 
 INDENTED_LANGUAGES = {"python"}  # blocks nest by indentation, not by braces
 
 
+_PAIRS = {"(": ")", "[": "]", "{": "}"}
+
+
 def completion_scope(document: Document, offset: int) -> Scope:
+    """Multi-line where the rest of the line is only closers, or where the cursor is inside an
+    empty pair (``const {|} = require(…)``, ``try {|} catch``): its body may take lines."""
     text = document.text
-    return "block" if only_closers(text[offset:_line_end(text, offset)]) else "line"
+    rest = text[offset:_line_end(text, offset)]
+    if only_closers(rest):
+        return "block"
+    return "block" if offset and rest[:1] and _PAIRS.get(text[offset - 1]) == rest[0] else "line"
 
 
 def only_closers(rest_of_line: str) -> bool:
