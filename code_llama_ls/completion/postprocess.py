@@ -111,8 +111,10 @@ class CursorContext:
     window_tree: Tree | None = None  # the window's syntax tree where it is the whole document (parsed already)
 
     @classmethod
-    def at(cls, document: Document, offset: int, scope: Scope | None = None) -> CursorContext:
-        """Snapshot what post-processing needs (the document may change while the model runs)."""
+    def at(cls, document: Document, offset: int, scope: Scope | None = None,
+           cut_short: bool = False) -> CursorContext:
+        """Snapshot what post-processing needs (the document may change while the model runs).
+        ``cut_short``: the text is a window that ends in the middle of the code after it."""
         text = document.text
         position = document.position_at(offset, "utf-32")
         line_start, line_end = document.line_range(position.line)
@@ -124,7 +126,7 @@ class CursorContext:
             language=document.language,
             next_lines=tuple(document.line_text(n) for n in range(position.line + 1, last_line)),
             previous_lines=tuple(document.line_text(n) for n in range(max(0, position.line - NEXT_LINES), position.line)),
-            **_brackets_at(document.language, text, offset),
+            **_brackets_at(document.language, text, offset, cut_short),
             function_indent=_function_indent(document.language, text, line_start, line_end),
             crlf=_uses_crlf(text, line_start, line_end),
             window=(window := _line_window(document, offset)),
@@ -678,15 +680,28 @@ def _neutral(language: str, line_prefix: str, inserted: str) -> bool:
     return _Scanner(language).feed(line_prefix).state == _Scanner(language).feed(line_prefix + inserted).state
 
 
-def _brackets_at(language: str, text: str, offset: int) -> dict:
+def _brackets_at(language: str, text: str, offset: int, cut_short: bool = False) -> dict:
     """The string or block comment the cursor is in, and how many brackets open before the
-    cursor no closer after it closes (scanned in windows each side of it)."""
+    cursor no closer after it closes (scanned in windows each side of it).
+
+    Closers are counted up to the next top-level statement or the end of the text; where the
+    scan or the text (``cut_short``) ends before either (a long function goes on), the brackets
+    count as closed."""
     before = _Scanner(language).feed(text[max(0, offset - BRACKET_WINDOW_CHARS):offset])
     found = {"open_quote": before.quote, "in_block_comment": before.in_block_comment, "blocks_left_open": 0}
     if before.quote is None and not before.in_block_comment and before.stack:
-        after = _Scanner(language).feed(text[offset:offset + BRACKET_WINDOW_CHARS])
+        following = text[offset:offset + BRACKET_WINDOW_CHARS]
+        top = TOP_LEVEL_LINE.search(following)
+        if top is None and (cut_short or offset + BRACKET_WINDOW_CHARS < len(text)):
+            return found
+        after = _Scanner(language).feed(following if top is None else following[:top.start()])
         found["blocks_left_open"] = max(0, len(before.stack) - len(after.unopened))
     return found
+
+
+# A line at column 0 that starts a statement: not a label or access specifier (``public:``), not
+# Python's ``else:``/``except``, which go on with the statement before them.
+TOP_LEVEL_LINE = re.compile(r"(?<=\n)(?!\w+:[ \t]*(?:\r?\n|$)|(?:else|elif|except|finally)\b)[A-Za-z_@#$]")
 
 
 def _function_indent(language: str, text: str, line_start: int, line_end: int) -> int | None:

@@ -10,9 +10,8 @@ syntax check, brackets and quotes only.
 
 from __future__ import annotations
 
-import re
 
-from code_llama_ls.completion.postprocess import CursorContext, Outcome, postprocess_outcome
+from code_llama_ls.completion.postprocess import TOP_LEVEL_LINE, CursorContext, Outcome, postprocess_outcome
 from code_llama_ls.context.syntax import INDENTED_LANGUAGES, completion_scope
 from code_llama_ls.documents import Document
 
@@ -39,7 +38,8 @@ def cursor_context(prefix: str, suffix: str, language: str) -> CursorContext:
     before, after = windows(prefix, suffix, language)
     document = Document(uri="untitled:shape", text=before + after, version=0, language_id=language)
     offset = len(before)
-    return CursorContext.at(document, offset, completion_scope(document, offset))
+    cut_short = len(after) < len(suffix) and not TOP_LEVEL_LINE.match(suffix, len(after))
+    return CursorContext.at(document, offset, completion_scope(document, offset), cut_short)
 
 
 def windows(prefix: str, suffix: str, language: str = "") -> tuple[str, str]:
@@ -54,7 +54,7 @@ def windows(prefix: str, suffix: str, language: str = "") -> tuple[str, str]:
             break
     if start != -1:
         start = _past_open_literal(prefix, start, language)
-        top = _TOP_LEVEL.search(prefix, start)
+        top = TOP_LEVEL_LINE.search(prefix, start)
         start = top.start() if top else start + 1
     end = 0
     for _ in range(SUFFIX_WINDOW_LINES):
@@ -62,12 +62,11 @@ def windows(prefix: str, suffix: str, language: str = "") -> tuple[str, str]:
         if end == -1:
             break
     if end != -1:
-        tops = [match.start() for match in _TOP_LEVEL.finditer(suffix, 0, end + 1)]
+        tops = [match.start() for match in TOP_LEVEL_LINE.finditer(suffix, 0, end + 1)]
         end = tops[-1] if tops else end
     return prefix[max(start, 0):], suffix if end == -1 else suffix[:end]
 
 
-_TOP_LEVEL = re.compile(r"(?<=\n)[A-Za-z_@#$]")
 
 
 def _past_open_literal(text: str, start: int, language: str) -> int:
