@@ -3,7 +3,10 @@
 Editor states (``shape_states``) are cut with a fixed seed from real code: Python from the
 standard library, JavaScript from the unbundled ``lib/`` of npm packages that the VS Code shim's
 ``npm ci`` installs. Seed 1 draws from the tuning sources (stdlib modules whose name hashes even,
-``commander`` 12.1.0); seed 2 from held-out ones (the other stdlib modules, ``picomatch`` 4.0.7).
+``commander`` 12.1.0); seed 2 from held-out ones (the other stdlib modules, ``picomatch`` 4.0.7),
+whose failures were read after their first figures were taken; seed 3 from sources nobody read
+while tuning (``idlelib``, ``tkinter`` and ``turtledemo``, left out of seeds 1 and 2, and ``qs``
+6.17.1).
 For each state four raw texts stand in for the model:
 
 (a) the gold; (b) the gold followed by the document after the cursor, cut to 128 tokens of the
@@ -35,7 +38,8 @@ MAX_GOLD_TOKENS = 96
 PER_KIND = {"python": 80, "javascript": 50}  # states per kind and language, per seed
 MAX_FILE_CHARS = 60_000
 SKIPPED_STDLIB = ("test", "idlelib", "lib2to3", "tkinter", "turtledemo", "site-packages", "__phello__", "encodings")
-JS_PACKAGES = {1: ("commander", "12.1.0"), 2: ("picomatch", "4.0.7")}
+JS_PACKAGES = {1: ("commander", "12.1.0"), 2: ("picomatch", "4.0.7"), 3: ("qs", "6.17.1")}
+UNREAD_STDLIB = ("idlelib", "tkinter", "turtledemo")  # seed 3's Python
 NODE_MODULES = Path(__file__).resolve().parents[2] / "editors" / "vscode" / "node_modules"
 TARGETS = {"a": 0.95, "b": 0.95, "c": 0.90, "d_adds_errors": 0.02}
 
@@ -50,12 +54,20 @@ class Raw:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object with the shares")
-    parser.add_argument("--seeds", default="1,2", help="1: tuning sources; 2: held-out sources (default: 1,2)")
+    parser.add_argument("--seeds", default="1,2,3",
+                        help="1: tuning sources; 2: held-out sources; 3: sources unread while tuning (default: 1,2,3)")
 
 
 def stdlib_sources(seed: int) -> list[Path]:
-    """ASCII stdlib modules of one half (by a hash of their path), sorted."""
+    """Seeds 1 and 2: the stdlib modules of one half (by a hash of their path); seed 3: the
+    folders left out of both. Sorted."""
     root = Path(sysconfig.get_paths()["stdlib"])
+    if seed == 3:
+        paths = sorted(p for folder in UNREAD_STDLIB for p in (root / folder).rglob("*.py")
+                       if "idle_test" not in p.parts)
+        if not paths:
+            raise SystemExit(f"bench shape: seed 3 needs the stdlib's {', '.join(UNREAD_STDLIB)}, which this Python lacks")
+        return paths
     paths = []
     for path in sorted(root.rglob("*.py")):
         relative = path.relative_to(root).as_posix()
@@ -198,8 +210,9 @@ def meets_targets(kinds: dict) -> bool:
 
 def table(seed: int, result: dict) -> str:
     name, version = JS_PACKAGES[seed]
-    sources = "tuning" if seed == 1 else "held-out"
-    lines = [f"seed {seed} ({sources}: stdlib half {seed}, {name} {version} lib/): {result['states']} states",
+    python = ", ".join(UNREAD_STDLIB) if seed == 3 else f"stdlib half {seed}"
+    sources = {1: "tuning", 2: "held-out", 3: "unread while tuning"}[seed]
+    lines = [f"seed {seed} ({sources}: {python}, {name} {version} lib/): {result['states']} states",
              "kind  states   (a) shaped/raw    (b) shaped/raw    (c) shaped/raw    (d) shown  adds errors (raw)"]
     for kind, row in result["kinds"].items():
         lines.append(f"  {kind}   {row['states']:5d}   {row['a']:6.1%} {row['a_raw']:6.1%}   {row['b']:6.1%} "
