@@ -92,9 +92,9 @@ KNOWN_EXAMPLES: tuple[InfillExample, ...] = (
     # Inside a pair the editor auto-closed: the completion writes the arguments and the closer,
     # so the suggestion's range must cover the ")" already after the cursor (replace_end 1).
     InfillExample(
-        prefix="def square(side):\n    return pow(",
+        prefix="def longest_side(width, height):\n    return max(",
         suffix=")\n",
-        middle="side, 2)",
+        middle="width, height)",
     ),
 )
 
