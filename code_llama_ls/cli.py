@@ -191,6 +191,8 @@ def _say(*parts: object) -> None:
 
 async def _complete(args: argparse.Namespace) -> int:
     from code_llama_ls.completion.engine import NoSuggestion
+    from code_llama_ls.completion.postprocess import PLAIN_TEXT_NOTE
+    from code_llama_ls.context.languages import PLAIN_TEXT
 
     document, offset = _open_at(args)
     settings, runtime, engine = await _pipeline(args)
@@ -200,6 +202,8 @@ async def _complete(args: argparse.Namespace) -> int:
     finally:
         await runtime.close()
     stopped = f"the model stopped: {result.stop_reason}, after {_count(result.tokens, 'token')}"
+    if args.verbose and document.language == PLAIN_TEXT:
+        _say(PLAIN_TEXT_NOTE)
     if isinstance(result, NoSuggestion):
         if args.verbose:
             _say(f"no suggestion: {result.reason} ({stopped})")

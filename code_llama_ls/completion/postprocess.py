@@ -81,8 +81,10 @@ class Outcome:
 
     suggestion: Suggestion | None
     why_empty: str = ""
+    note: str = ""  # how it was shaped, where that is not the usual (a language without a grammar)
 
 
+PLAIN_TEXT_NOTE = "no grammar for this language: shaped as plain text (brackets and quotes only, no syntax check)"
 WROTE_NOTHING = "the model wrote nothing before its end token"
 WROTE_WHITESPACE = "the model wrote only whitespace"
 FIRST_LINE_BLANK = "the model's first line is blank, and only one line is suggested here"

@@ -10,8 +10,16 @@ syntax check, brackets and quotes only.
 
 from __future__ import annotations
 
+from dataclasses import replace
 
-from code_llama_ls.completion.postprocess import TOP_LEVEL_LINE, CursorContext, Outcome, postprocess_outcome
+from code_llama_ls.completion.postprocess import (
+    PLAIN_TEXT_NOTE,
+    TOP_LEVEL_LINE,
+    CursorContext,
+    Outcome,
+    postprocess_outcome,
+)
+from code_llama_ls.context.languages import PLAIN_TEXT
 from code_llama_ls.context.syntax import INDENTED_LANGUAGES, completion_scope
 from code_llama_ls.documents import Document
 
@@ -29,8 +37,11 @@ def shape_suggestion(prefix: str, suffix: str, language: str, raw: str,
 
 
 def shape_outcome(prefix: str, suffix: str, language: str, raw: str, truncated: bool = False) -> Outcome:
-    """The suggestion, or why there is none (``complete --verbose`` prints it)."""
-    return postprocess_outcome(raw, cursor_context(prefix, suffix, language), truncated)
+    """The suggestion, or why there is none (``complete --verbose`` prints it); its ``note``
+    says when an unknown language was shaped as plain text."""
+    cursor = cursor_context(prefix, suffix, language)
+    outcome = postprocess_outcome(raw, cursor, truncated)
+    return replace(outcome, note=PLAIN_TEXT_NOTE) if cursor.language == PLAIN_TEXT else outcome
 
 
 def cursor_context(prefix: str, suffix: str, language: str) -> CursorContext:

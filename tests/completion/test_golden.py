@@ -111,6 +111,22 @@ def test_golden_cases_cover_every_failure_mode_in_two_languages():
         assert len(languages[mode]) >= 2, f"{mode}: {sorted(languages[mode])}"
 
 
+def test_every_editor_state_is_shown_in_five_languages():
+    """Issue 13's states: at least 80 cases, each state in five languages or more, auto-closed
+    pairs in Python, JavaScript/TypeScript, Rust, Go and C/C++."""
+    cases = [load(path) for path in CASES]
+    tagged = [case for case in cases if set(case["covers"]) & set(EDITOR_STATES)]
+    assert len(tagged) >= 80
+    languages = defaultdict(set)
+    for case in tagged:
+        for tag in set(case["covers"]) & set(EDITOR_STATES):
+            languages[tag].add(case["language"])
+    for state in EDITOR_STATES:
+        assert len(languages[state]) >= 5, f"{state}: {sorted(languages[state])}"
+    families = [{"python"}, {"javascript", "typescript"}, {"rust"}, {"go"}, {"c", "cpp"}]
+    assert all(family & languages["auto_closed"] for family in families), sorted(languages["auto_closed"])
+
+
 def test_scope_is_fast_in_a_large_file():
     """The existing tree is used as is: well under a millisecond anywhere in 10,000 lines."""
     chunk = "def f{n}(a, b):\n    # é {{\n    values = [a, b]\n\n    return values\n\n\n"
