@@ -155,6 +155,8 @@ def limit_to_scope(text: str, scope: Scope, cursor: CursorContext | None = None)
         text = cut_at_block_close(text, cursor)
         if cursor.language in INDENTED_LANGUAGES:
             text = cut_at_dedent(text, cursor)
+        else:
+            text = cut_at_opened_block_end(text, cursor)
     return _strip_end(text)
 
 
@@ -227,6 +229,24 @@ def _opens_block(cursor: CursorContext, first_line: str) -> bool:
     if cursor.language in INDENTED_LANGUAGES:
         return _code_before_comment(line).endswith(":")
     return line.rstrip().endswith("{")
+
+
+def cut_at_opened_block_end(text: str, cursor: CursorContext) -> str:
+    """Brace languages: a first line that completes a header and opens its block (``w, h) {``
+    in ``function area(|)``) is a header being written; the unit ends with the line that closes
+    that block. (On a line of its own, an opened block is part of the rest of the enclosing one.)"""
+    first = text.split("\n", 1)[0]
+    if "\n" not in text or not first.rstrip().endswith("{") or not cursor.line_prefix.strip():
+        return text
+    scan = _Scanner(cursor.language)
+    scan.quote, scan.in_block_comment = cursor.open_quote, cursor.in_block_comment
+    at = 0
+    for line in text.split("\n"):
+        scan.feed(line + "\n")
+        at += len(line) + 1
+        if not scan.stack and at > len(first) + 1:
+            return text[:at - 1]
+    return text
 
 
 def cut_at_dedent(text: str, cursor: CursorContext) -> str:
@@ -415,14 +435,27 @@ def replace_rest_of_line(text: str, cursor: CursorContext) -> Suggestion | None:
     rest = cursor.line_suffix.rstrip()
     if not rest:
         return None
-    line = cursor.line_prefix
+    # A multi-line suggestion may write them at the end of its first line (``w, h):`` and the
+    # body of ``def area(|):``) or at its end (``self._args))`` closing a multi-line call).
+    first_line = text.split("\n", 1)[0]
+    header = first_line.rstrip()
+    if header.endswith("{") and cursor.language not in INDENTED_LANGUAGES:
+        header = header[:-1].rstrip()  # ``w, h) {``: the closers are written before the block it opens
+    for written in ([header] if first_line != text else []) + [text]:
+        best = _replaced_size(written, rest, cursor)
+        if best:
+            return Suggestion(text, best)
+    return None
+
+
+def _replaced_size(written: str, rest: str, cursor: CursorContext) -> int:
     closers_only = only_closers(rest)
     sizes = [size for size in range(len(rest), 0, -1) if not rest[size - 1].isspace() and (
-        text.endswith(rest[:size]) or closers_only and _written_in_order(rest[:size], text))]
+        written.endswith(rest[:size]) or closers_only and _written_in_order(rest[:size], written))]
     if not sizes:
-        return None
-    best = min(sizes + [0], key=lambda size: (_imbalance(cursor.language, line + text + rest[size:]), -size))
-    return Suggestion(text, best) if best else None
+        return 0
+    line = cursor.line_prefix
+    return min(sizes + [0], key=lambda size: (_imbalance(cursor.language, line + written + rest[size:]), -size))
 
 
 def _written_in_order(closers: str, text: str) -> bool:

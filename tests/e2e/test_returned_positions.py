@@ -112,6 +112,9 @@ def cursor_in(model: TextModel, marked: str) -> tuple[str, dict]:
     # the closer an editor auto-inserted is replaced, not doubled
     ('tag = "𝔘😀é"\nprint("𝔘😀é", ║)\n', "tag)", 'tag = "𝔘😀é"\nprint("𝔘😀é", tag)\n'),
     ('s = "𝔘" + ║\nt = 1\n', '"😀é"', 's = "𝔘" + "😀é"\nt = 1\n'),
+    # a whole function typed into an auto-closed header: its closers replaced, its body kept
+    ('x = "𝔘"\ndef area(║):\n', 'w, h):\n    return w * h  # 😀é\n\n\ndef other():\n    pass\n',
+     'x = "𝔘"\ndef area(w, h):\n    return w * h  # 😀é\n'),
 ])
 def test_an_accepted_inline_completion_lands_where_the_server_meant(editor, model, marked, raw, accepted):
     path = editor.workspace / f"inline{len(editor.open_models)}.py"
@@ -174,3 +177,29 @@ def test_tests_appended_to_an_existing_file_go_at_its_end(editor, model):
     assert extended.startswith(original)
     names = [node.name for node in ast.parse(extended).body if isinstance(node, ast.FunctionDef)]
     assert names == ["test_empty", "test_word"]
+
+
+def test_the_completion_fallback_replaces_the_auto_closed_closer(model, tokenizer_dir, tmp_path):
+    """A client without inline completions gets a completion item whose textEdit covers the
+    closer the editor auto-inserted."""
+    client = StdioClient()
+    try:
+        client.initialize({"textDocument": {"completion": {}}}, {
+            "model": "m", "tokenizer": str(tokenizer_dir), "localFilesOnly": True, "backend": "openai",
+            "url": model.url, "maxRetries": 0, "contextEnabled": False, "maxNewTokens": 32, "debounceMs": 0},
+            root_uri=tmp_path.as_uri())
+        marked = 'size = "𝔘😀"\nprint(len(║))\n'
+        text_model = TextModel("", "utf-16")
+        text, cursor = cursor_in(text_model, marked)
+        uri = (tmp_path / "fallback.py").as_uri()
+        client.open(uri, text)
+        model.reply = "size))"
+        result = client.request("textDocument/completion", {"textDocument": {"uri": uri}, "position": cursor})
+        [item] = result["items"]
+        edit = item["textEdit"]
+        assert edit["range"]["start"] == cursor and edit["newText"] == "size))"
+        text_model.apply_edits([edit])
+        assert text_model.text == 'size = "𝔘😀"\nprint(len(size))\n'
+    finally:
+        client.close()
+    assert not client.handler_errors
