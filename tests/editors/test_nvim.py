@@ -35,6 +35,7 @@ UNIT_CASES = [
     "settings map to initializationOptions",
     "the README's lazy.nvim spec sets up the plugin with settings the server knows",
     "multi-line ghost text: first line inline, the rest as virtual lines",
+    "ghost text does not draw the closers it replaces twice",
     "the parts that accepting a word or a line takes",
     "accept word, line, then all of a multi-line suggestion",
     "accepting replaces the closing bracket the item's range covers",
@@ -184,7 +185,9 @@ def test_nvim_accepts_a_suggestion_inside_an_auto_closed_pair(nvim, trained_mode
     assert r["typed"] == PAIR.prefix + PAIR.suffix  # the plugin closed the pair; the cursor is inside
     lines = PAIR.prefix.split("\n")
     assert r["cursor"] == [len(lines), len(lines[-1])]
-    assert (r["ghost"]["text"], r["ghost"]["row"], r["ghost"]["col"]) == (PAIR.middle, len(lines) - 1, len(lines[-1]))
+    # Drawn without the ")" it replaces: the line reads as it will once accepted, one ")".
+    assert (r["ghost"]["text"], r["ghost"]["row"], r["ghost"]["col"]) == \
+        (PAIR.middle[:-len(closer)], len(lines) - 1, len(lines[-1]))
     # Accepted: the answer's ")" replaced the auto-inserted one; the cursor is after it.
     assert r["accepted"] == PAIR.prefix + PAIR.middle + PAIR.suffix[len(closer):]
     assert (PAIR.middle + closer) not in r["accepted"], "a doubled closer"

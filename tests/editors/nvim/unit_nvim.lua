@@ -118,6 +118,21 @@ case("multi-line ghost text: first line inline, the rest as virtual lines", func
   eq(#api.nvim_buf_get_extmarks(buf, ghost.ns, 0, -1, {}), 0, "cleared")
 end)
 
+case("ghost text does not draw the closers it replaces twice", function()
+  local buf = api.nvim_create_buf(false, true)
+  api.nvim_buf_set_lines(buf, 0, -1, true, { "def area(w, h):", "    return max()" })
+  ghost.show(buf, 1, 15, "w, h)", 1)
+  local _, _, _, details = unpack(api.nvim_buf_get_extmarks(buf, ghost.ns, 0, -1, { details = true })[1])
+  eq(details.virt_text[1][1], "w, h", "the buffer's own ) shows after it")
+  ghost.show(buf, 1, 15, "w, h) + 1\n    pass", 1)
+  _, _, _, details = unpack(api.nvim_buf_get_extmarks(buf, ghost.ns, 0, -1, { details = true })[1])
+  eq(details.virt_text[1][1], "w, h) + 1", "a first line that does not end with the closer is drawn whole")
+  ghost.show(buf, 1, 15, "w, h)", 0)
+  _, _, _, details = unpack(api.nvim_buf_get_extmarks(buf, ghost.ns, 0, -1, { details = true })[1])
+  eq(details.virt_text[1][1], "w, h)", "nothing replaced: drawn whole")
+  ghost.clear(buf)
+end)
+
 case("the parts that accepting a word or a line takes", function()
   local text = "for item in items:\n        result += item"
   eq(ghost.part(text, "word"), "for", "word")

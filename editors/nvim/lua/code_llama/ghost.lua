@@ -6,10 +6,19 @@ local M = {}
 M.ns = api.nvim_create_namespace("code_llama_ghost")
 api.nvim_set_hl(0, "CodeLlamaGhost", { link = "Comment", default = true })
 
---- Draw `text` at 0-based (row, col); replaces what this buffer showed before.
-function M.show(buf, row, col, text)
+--- Draw `text` at 0-based (row, col); replaces what this buffer showed before. Accepting
+--- replaces `replace_len` bytes after col (closers an auto-pairs plugin inserted): where the
+--- first line ends with them, they are not drawn twice (the buffer's own show in their place).
+function M.show(buf, row, col, text, replace_len)
   M.clear(buf)
   local lines = vim.split(text, "\n", { plain = true })
+  if (replace_len or 0) > 0 then
+    local line = api.nvim_buf_get_lines(buf, row, row + 1, true)[1]
+    local replaced = line:sub(col + 1, col + replace_len)
+    if #replaced > 0 and #lines[1] >= #replaced and lines[1]:sub(-#replaced) == replaced then
+      lines[1] = lines[1]:sub(1, #lines[1] - #replaced)
+    end
+  end
   local virt_lines = {}
   for i = 2, #lines do
     virt_lines[#virt_lines + 1] = { { lines[i], "CodeLlamaGhost" } }

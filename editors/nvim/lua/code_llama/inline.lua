@@ -130,7 +130,8 @@ function Session:render()
   end
   self.shown = item.text:sub(#typed + 1)
   self.shown_at = { row - 1, col, api.nvim_buf_get_changedtick(self.buf) }
-  ghost.show(self.buf, row - 1, col, self.shown)
+  local replace_len = math.max(0, item.col + item.replace_len - col) -- what is left of it after typing
+  ghost.show(self.buf, row - 1, col, self.shown, row - 1 == item.row and replace_len or 0)
   return true
 end
 
