@@ -15,6 +15,7 @@ from code_llama_ls.bench.lsp_window import Window, end_of
 from code_llama_ls.bench.tiny_model import INSTRUCT_EXAMPLES, INSTRUCT_SOURCE, KNOWN_EXAMPLES
 from code_llama_ls.completion.cache import heal, piece_texts
 from code_llama_ls.completion.engine import build_prompt
+from code_llama_ls.completion.shape import shape_suggestion
 from code_llama_ls.documents import Document
 from code_llama_ls.prompts.tokenization import InfillTokenizer
 from code_llama_ls.settings import Settings
@@ -68,9 +69,8 @@ async def test_inline_completion_sends_the_in_process_ids_and_gets_the_in_proces
                 direct = (await client.post(f"{llama_server}/v1/completions", json={**sent, "stream": False})).json()
             assert direct["choices"][0]["text"] == expected
             assert direct["choices"][0]["finish_reason"] == "stop"
-            # Shown: the whole answer in an empty block, else its first line (as in-process).
-            in_empty_block = example.prefix.rstrip(" ").endswith(":\n") and not example.suffix.strip(" \n")
-            assert shown == [expected if in_empty_block else expected.split("\n")[0]]
+            # Shown: the answer shaped as in-process (the one entry point the server calls).
+            assert shown == [shape_suggestion(example.prefix, example.suffix, "python", expected)[0]]
         assert len(proxy.bodies("/v1/completions")) == len(KNOWN_EXAMPLES)
     finally:
         await window.stop()
