@@ -52,6 +52,7 @@ _WORD = re.compile(r"\w")
 _OPEN_ENDINGS = set("([{:,\\=+-*/%&|<>.")  # a line ending in one goes on
 _DEFINITION = re.compile(r"\s*(async\s+def|def|class)\b")
 _BLANK_LAST_LINE = re.compile(r"\n([ \t]*)$")
+_TRAILING_CLOSERS = re.compile(r"[\s)\]};,:]+")
 _REPEATED_BLOCK_LINES = 8
 _INLINE_LOOP_CHARS = 1_000
 
@@ -92,6 +93,7 @@ CLOSED_AT_ONCE = "the model closed the block at the cursor before writing anythi
 ECHOED_NEXT_LINES = "the model wrote only the lines that already follow the cursor"
 ECHOED_LINE_SUFFIX = "the model wrote only what already follows the cursor"
 SYNTAX_ERRORS = "every leading part of the model's text would add a syntax error"
+DANGLING = "every part of the model's text leaves a bracket, string or block header open"
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,9 @@ def cut_at_block_close(text: str, cursor: CursorContext) -> str:
     written = [i for n, i in enumerate(scan.unopened_at) if left_open <= n < allowed and i < first_line_end]
     if written and not text[:written[0]].strip():
         return ""  # it closes the cursor's block before writing anything in it
+    if written and _document_has_body(cursor):  # ``def area(|):`` above its body: the header only
+        header = text[:first_line_end].rstrip()
+        return header[:-1].rstrip() if header.endswith("{") and "{" in cursor.line_suffix else header
     if written and first_line_end < len(text) and not _opens_block(cursor, text[:first_line_end]):
         return text[:first_line_end]
     closers = [i for n, i in enumerate(scan.unopened_at) if n >= left_open and i not in written]
@@ -221,6 +226,15 @@ def cut_at_block_close(text: str, cursor: CursorContext) -> str:
     if line_start and cursor.line_suffix.strip() and text[index:line_end].rstrip() == cursor.line_suffix.rstrip():
         return text[:line_end]  # a last line that writes the closers after the cursor: they are replaced
     return text[:index]
+
+
+def _document_has_body(cursor: CursorContext) -> bool:
+    """Whether the header on the cursor's line already has its block: a ``{`` after the cursor
+    or on the next line, or (Python) a next line indented deeper."""
+    following = next((line for line in cursor.next_lines if line.strip()), "")
+    if cursor.language in INDENTED_LANGUAGES:
+        return bool(following) and _indent_width(following) > _indent_width(cursor.line_prefix)
+    return "{" in cursor.line_suffix or following.lstrip().startswith("{")
 
 
 def _opens_block(cursor: CursorContext, first_line: str) -> bool:
@@ -335,9 +349,17 @@ def _first_loop(rows: list[str], cut_off: str | None, cursor: CursorContext, sam
             if cut_off is not None and len(tail) < size and all(same(a, b) for a, b in zip(block, tail)) \
                     and _starts_copy(cut_off, block[len(tail)]):
                 copies += 1  # the model was stopped inside one more copy
-            if copies >= 3 and (same is _same_row or not _document_has_run(block, cursor)):
+            if copies >= 3 and (same is _same_row or _runs_away(rows, start + copies * size, cut_off)
+                                and not _document_has_run(block, cursor)):
                 return start + size - 1
     return None
+
+
+def _runs_away(rows: list[str], run_end: int, cut_off: str | None) -> bool:
+    """Near copies are a loop where the model was stopped by ``maxNewTokens`` while writing them
+    (nothing but closers after them). A model that ended by itself, or went on with other code
+    (``default:``, ``return 0;``), meant them: switch cases, struct fields, a list."""
+    return cut_off is not None and all(not _WORD.search(row) for row in rows[run_end:])
 
 
 def _same_row(a: str, b: str) -> bool:
@@ -450,7 +472,7 @@ def replace_rest_of_line(text: str, cursor: CursorContext) -> Suggestion | None:
 
 def _replaced_size(written: str, rest: str, cursor: CursorContext) -> int:
     closers_only = only_closers(rest)
-    sizes = [size for size in range(len(rest), 0, -1) if not rest[size - 1].isspace() and (
+    sizes = [size for size in range(min(len(rest), len(written)), 0, -1) if not rest[size - 1].isspace() and (
         written.endswith(rest[:size]) or closers_only and _written_in_order(rest[:size], written))]
     if not sizes:
         return 0
@@ -475,6 +497,44 @@ def _imbalance(language: str, text: str) -> int:
     """Brackets left open or closed without an opener, and an open string or comment."""
     scan = _Scanner(language).feed(text)
     return len(scan.stack) + len(scan.unopened) + (scan.quote is not None) + scan.in_block_comment
+
+
+def drop_dangling_end(suggestion: Suggestion, cursor: CursorContext, model_ended: bool) -> Suggestion | None:
+    """No bracket, string or comment the suggestion opens is left open at its end, and it does
+    not end with a block header without its block (Python's ``for x in xs:``, which parses, and
+    takes the next line as its body): its last lines are dropped until it ends clean. A one-line
+    header the model itself ended on (``if x > 0:`` then its end token) is for the user to fill."""
+    lines = suggestion.text.split("\n")
+    replace_end = suggestion.replace_end
+    while lines and _dangles("\n".join(lines), replace_end, cursor):
+        if len(lines) == 1 and model_ended and "\n" not in suggestion.text and _opens_block(cursor, lines[0]):
+            return suggestion
+        lines.pop()
+        replace_end = 0
+    kept = "\n".join(lines).rstrip()
+    if not kept.strip():
+        return None
+    if kept == suggestion.text:
+        return suggestion
+    return replace_rest_of_line(kept, cursor) or Suggestion(kept)
+
+
+def _dangles(text: str, replace_end: int, cursor: CursorContext) -> bool:
+    """Whether the cursor's line, accepted with ``text``, leaves more open than the line did."""
+    def state(inserted: str, rest: str) -> _Scanner:
+        scan = _Scanner(cursor.language)
+        scan.quote, scan.in_block_comment = cursor.open_quote, cursor.in_block_comment
+        return scan.feed(inserted + rest)
+
+    document = state("", cursor.line_suffix)
+    accepted = state(text, cursor.line_suffix[replace_end:])
+    if len(accepted.stack) > len(document.stack) or accepted.in_block_comment and not document.in_block_comment:
+        return True
+    if accepted.quote is not None and document.quote is None:
+        return True
+    last = text.rsplit("\n", 1)[-1] if "\n" in text else cursor.line_prefix + text
+    return cursor.language in INDENTED_LANGUAGES and _code_before_comment(last).endswith(":") \
+        and not cursor.line_suffix.strip()
 
 
 def drop_cut_off_line(text: str) -> str:
@@ -609,6 +669,9 @@ def postprocess_outcome(raw: str, cursor: CursorContext, truncated: bool = False
     suggestion = check_syntax(join_without_doubled_space(suggestion, cursor), cursor, model_ended)
     if suggestion is None:
         return Outcome(None, SYNTAX_ERRORS)
+    suggestion = drop_dangling_end(suggestion, cursor, model_ended and suggestion.text.strip() == written.strip())
+    if suggestion is None:
+        return Outcome(None, DANGLING)
     if not suggestion.text.strip() or suggestion.text == cursor.line_suffix[:suggestion.replace_end]:
         return Outcome(None, ECHOED_LINE_SUFFIX)  # only what is already there
     suggestion = reindent_before_closers(suggestion, cursor, blank_last_line and blank_last_line.group(1))
@@ -773,13 +836,15 @@ def _closers_left_open(language: str, text: str) -> str:
 
 
 def _leading_parts(text: str):
-    """Shorter and shorter leading parts: whole lines, then the first line at token boundaries."""
+    """Shorter and shorter leading parts: whole lines, then the first line without the closers
+    or punctuation it ends with (an extra ``)``) or cut after a ``;``. Never another cut inside the
+    first line's code: ``x = foo`` from ``x = foo(a,`` parses, and is wrong."""
     seen = {text}
     lines = text.split("\n")
     candidates = ["\n".join(lines[:n]).rstrip() for n in range(len(lines) - 1, 0, -1)]
     first = lines[0]
     candidates += [first[:i].rstrip() for i in range(len(first) - 1, 0, -1)
-                   if not (first[i - 1].isalnum() or first[i - 1] == "_") or not (first[i].isalnum() or first[i] == "_")]
+                   if _TRAILING_CLOSERS.fullmatch(first, i) or first[i - 1] == ";"]
     for candidate in candidates:
         if candidate.strip() and candidate not in seen:
             seen.add(candidate)
@@ -829,8 +894,9 @@ def _line_window(document: Document, offset: int) -> tuple[str, str] | None:
     if document.tree is None:
         return None
     text, half = document.text, WINDOW_CHARS // 2
-    start = 0 if offset <= half else text.find("\n", offset - half) + 1 or offset
+    start = 0 if offset <= half else text.find("\n", offset - half, offset) + 1 or text.rfind("\n", 0, offset) + 1
     end = len(text) if len(text) - offset <= half else text.rfind("\n", offset, offset + half)
     if end == -1:
-        end = len(text)
+        end = text.find("\n", offset)
+        end = len(text) if end == -1 else end
     return text[start:offset], text[offset:end]

@@ -3,7 +3,7 @@
 ``shape_suggestion(prefix, suffix, language, raw)`` is what the server, ``bench shape`` and the
 golden tests call. ``prefix``/``suffix`` may be the whole document on each side of the cursor or
 windows around it: the last ``PREFIX_WINDOW_LINES`` lines before the cursor and the first
-``SUFFIX_WINDOW_LINES`` after it are all the filters read (the window is parsed on its own, so a
+``SUFFIX_WINDOW_LINES`` after it, at most ``WINDOW_CHARS`` each side, are all the filters read (the window is parsed on its own, so a
 10,000-line file costs what 300 lines do). A language without a grammar is plain text: no
 syntax check, brackets and quotes only.
 """
@@ -25,6 +25,7 @@ from code_llama_ls.documents import Document
 
 PREFIX_WINDOW_LINES = 200
 SUFFIX_WINDOW_LINES = 100
+WINDOW_CHARS = 16_000  # and at most this much text each side
 
 
 def shape_suggestion(prefix: str, suffix: str, language: str, raw: str,
@@ -75,7 +76,15 @@ def windows(prefix: str, suffix: str, language: str = "") -> tuple[str, str]:
     if end != -1:
         tops = [match.start() for match in TOP_LEVEL_LINE.finditer(suffix, 0, end + 1)]
         end = tops[-1] if tops else end
-    return prefix[max(start, 0):], suffix if end == -1 else suffix[:end]
+    before, after = prefix[max(start, 0):], suffix if end == -1 else suffix[:end]
+    if len(before) > WINDOW_CHARS:  # long lines (minified code, data): characters bound it too
+        cut = len(before) - WINDOW_CHARS
+        line_start = before.find("\n", cut, len(before) - len(before.rsplit("\n", 1)[-1]))
+        before = before[cut:] if line_start == -1 else before[line_start + 1:]
+    if len(after) > WINDOW_CHARS:
+        line_end = after.rfind("\n", len(after.split("\n", 1)[0]), WINDOW_CHARS)
+        after = after[:WINDOW_CHARS] if line_end == -1 else after[:line_end]
+    return before, after
 
 
 
