@@ -505,17 +505,17 @@ def drop_dangling_end(suggestion: Suggestion, cursor: CursorContext, model_ended
     takes the next line as its body): its last lines are dropped until it ends clean. A one-line
     header the model itself ended on (``if x > 0:`` then its end token) is for the user to fill."""
     lines = suggestion.text.split("\n")
-    replace_end = suggestion.replace_end
+    count, replace_end = len(lines), suggestion.replace_end
     while lines and _dangles("\n".join(lines), replace_end, cursor):
         if len(lines) == 1 and model_ended and "\n" not in suggestion.text and _opens_block(cursor, lines[0]):
             return suggestion
         lines.pop()
         replace_end = 0
+    if len(lines) == count:
+        return suggestion
     kept = "\n".join(lines).rstrip()
     if not kept.strip():
         return None
-    if kept == suggestion.text:
-        return suggestion
     return replace_rest_of_line(kept, cursor) or Suggestion(kept)
 
 
