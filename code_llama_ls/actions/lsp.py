@@ -10,7 +10,6 @@ import time
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -19,7 +18,6 @@ from code_llama_ls.actions import docstrings
 from code_llama_ls.actions.edits import ActionEdit
 from code_llama_ls.actions.service import TITLES, ActionCancelled, ActionError, ActionService, target_for
 from code_llama_ls.backends.base import CancelToken
-from code_llama_ls.context.index import uri_to_path
 from code_llama_ls.documents import Document, DocumentError, Position, PositionError
 
 if TYPE_CHECKING:
@@ -321,7 +319,3 @@ def _parse_arguments(kind: str, arguments: list[Any]) -> tuple[str, types.Range,
     elif extra and isinstance(extra[0], dict):
         replace = bool(extra[0].get("replace"))
     return arguments[0], _range_from(arguments[1]), question, replace
-
-
-def uri_path(uri: str) -> Path | None:
-    return uri_to_path(uri)

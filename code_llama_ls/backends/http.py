@@ -17,7 +17,7 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -346,6 +346,3 @@ class StopCutter:
     def flush(self) -> str:
         held, self._held = self._held, ""
         return "" if self.stopped else held
-
-
-Progress = Callable[[str, int | None], None]

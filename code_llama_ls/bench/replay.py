@@ -42,7 +42,6 @@ MODULES = ("textwrap.py", "shlex.py", "fnmatch.py", "glob.py", "bisect.py", "hea
 MAX_KEYSTROKES = 600
 CONTEXT_TOKENS = 2048
 MAX_NEW_TOKENS = 48
-PAUSE_S = 0.3
 _DEF = re.compile(r"^([ \t]*)(def [A-Za-z_]\w*\(.*\):)[ \t]*$")
 
 
