@@ -198,9 +198,7 @@ def cut_at_block_close(text: str, cursor: CursorContext) -> str:
     line's indentation for the closer already there), or after its line where the rest of that
     line is what follows the cursor (``self._args))`` ending a multi-line call).
     """
-    scan = _Scanner(cursor.language)
-    scan.quote, scan.in_block_comment = cursor.open_quote, cursor.in_block_comment
-    scan.feed(text)
+    scan = _scanner_at(cursor).feed(text)
     first_line_end = text.find("\n") if "\n" in text else len(text)
     left_open = cursor.blocks_left_open
     allowed = left_open + sum(ch in _CLOSERS for ch in cursor.line_suffix)
@@ -252,8 +250,7 @@ def cut_at_opened_block_end(text: str, cursor: CursorContext) -> str:
     first = text.split("\n", 1)[0]
     if "\n" not in text or not first.rstrip().endswith("{") or not cursor.line_prefix.strip():
         return text
-    scan = _Scanner(cursor.language)
-    scan.quote, scan.in_block_comment = cursor.open_quote, cursor.in_block_comment
+    scan = _scanner_at(cursor)
     at = 0
     for line in text.split("\n"):
         scan.feed(line + "\n")
@@ -399,8 +396,8 @@ _VALUE = re.compile(r"[\w\"']")  # a name, a number or a string
 
 def _starts_copy(cut_off: str, row: str) -> bool:
     """Whether a cut-off last line is the start of ``row`` (and not just its indentation)."""
-    start = cut_off.rstrip()
-    return bool(start.strip()) and len(start.strip()) >= 2 and row.strip().startswith(start.strip())
+    start = cut_off.strip()
+    return len(start) >= 2 and row.strip().startswith(start)
 
 
 def _document_has_run(block: list[str], cursor: CursorContext) -> bool:
@@ -521,13 +518,8 @@ def drop_dangling_end(suggestion: Suggestion, cursor: CursorContext, model_ended
 
 def _dangles(text: str, replace_end: int, cursor: CursorContext) -> bool:
     """Whether the cursor's line, accepted with ``text``, leaves more open than the line did."""
-    def state(inserted: str, rest: str) -> _Scanner:
-        scan = _Scanner(cursor.language)
-        scan.quote, scan.in_block_comment = cursor.open_quote, cursor.in_block_comment
-        return scan.feed(inserted + rest)
-
-    document = state("", cursor.line_suffix)
-    accepted = state(text, cursor.line_suffix[replace_end:])
+    document = _scanner_at(cursor).feed(cursor.line_suffix)
+    accepted = _scanner_at(cursor).feed(text + cursor.line_suffix[replace_end:])
     if len(accepted.stack) > len(document.stack) or accepted.in_block_comment and not document.in_block_comment:
         return True
     if accepted.quote is not None and document.quote is None:
@@ -771,6 +763,13 @@ def _scanner_patterns(line_comment: str | None, block_comments: bool, quotes: tu
     in_quote = {q: re.compile(("" if q == "`" else r"\\|") + re.escape(q) + (r"|\n" if q in ('"', "'") else ""))
                 for q in quotes}
     return code, in_quote
+
+
+def _scanner_at(cursor: CursorContext) -> _Scanner:
+    """A scanner that starts in the string or comment the cursor is in."""
+    scan = _Scanner(cursor.language)
+    scan.quote, scan.in_block_comment = cursor.open_quote, cursor.in_block_comment
+    return scan
 
 
 def _neutral(language: str, line_prefix: str, inserted: str) -> bool:

@@ -3,8 +3,8 @@
 ``shape_suggestion(prefix, suffix, language, raw)`` is what the server, ``bench shape`` and the
 golden tests call. ``prefix``/``suffix`` may be the whole document on each side of the cursor or
 windows around it: the last ``PREFIX_WINDOW_LINES`` lines before the cursor and the first
-``SUFFIX_WINDOW_LINES`` after it, at most ``WINDOW_CHARS`` each side, are all the filters read (the window is parsed on its own, so a
-10,000-line file costs what 300 lines do). A language without a grammar is plain text: no
+``SUFFIX_WINDOW_LINES`` after it, at most ``WINDOW_CHARS`` each side, are all the filters read
+(the window is parsed on its own, so a 10,000-line file costs what 300 lines do). A language without a grammar is plain text: no
 syntax check, brackets and quotes only.
 """
 
@@ -85,8 +85,6 @@ def windows(prefix: str, suffix: str, language: str = "") -> tuple[str, str]:
         line_end = after.rfind("\n", len(after.split("\n", 1)[0]), WINDOW_CHARS)
         after = after[:WINDOW_CHARS] if line_end == -1 else after[:line_end]
     return before, after
-
-
 
 
 def _past_open_literal(text: str, start: int, language: str) -> int:
