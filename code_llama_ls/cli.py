@@ -115,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     from code_llama_ls.actions.cli import add_arguments as add_action_arguments  # argparse only: cheap
 
     add_action_arguments(commands)
+    from code_llama_ls.eval.cli import add_arguments as add_eval_arguments  # argparse only: cheap
+
+    add_eval_arguments(commands.add_parser("eval", help="score the model on completion tasks cut from a repository",
+                                           epilog=EXIT_STATUS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter))
     from code_llama_ls.model_server import add_arguments as add_model_server_arguments
 
     add_model_server_arguments(commands)
@@ -283,6 +287,10 @@ def _run(args: argparse.Namespace) -> int:
         from code_llama_ls.actions import cli as actions_cli
 
         return actions_cli.main(args)
+    if args.command == "eval":
+        from code_llama_ls.eval import cli as eval_cli
+
+        return eval_cli.main(args)
     if args.command == "model-server":
         from code_llama_ls import model_server
 
