@@ -82,6 +82,8 @@ async def _evaluate(args: argparse.Namespace) -> int:
     from code_llama_ls.eval.tasks import cut_tasks, source_files
 
     root = _root(args.path)
+    if args.html is not None:
+        _check_html(args.html)
     settings = _settings(args).model_copy(update={"completion_cache_entries": 0, "debounce_ms": 0})
     files = source_files(root, IgnoreRules([root], settings.ignore_patterns), args.include_tests)
     tasks = cut_tasks(files, args.seed, args.limit, set(args.language) if args.language else None)
@@ -100,6 +102,15 @@ async def _evaluate(args: argparse.Namespace) -> int:
     scores = _scores(tasks, results)
     _output(args, _report(args, root, settings, tasks, chosen, results, scores), scores)
     return EXIT_OK
+
+
+def _check_html(path: Path) -> None:
+    """What would make ``--html`` fail, said before the run rather than after it."""
+    from code_llama_ls.eval.report import require_matplotlib
+
+    require_matplotlib()
+    if not path.parent.is_dir():
+        raise CliError(f"{path}: no folder {path.parent} to write the report in", EXIT_INPUT)
 
 
 def _events(quiet: bool) -> RuntimeEvents:

@@ -97,17 +97,23 @@ def _latencies(report: dict, scores: Sequence[Score]):
     return draw
 
 
-def html_page(report: dict, scores: Sequence[Score]) -> str:
-    """The report page: plots, the metrics table and the settings used."""
+def require_matplotlib() -> None:
+    """Said before a run, not after it: matplotlib is an extra (``[eval]``)."""
     try:
-        import matplotlib  # noqa: F401  (only to say clearly that it is missing)
+        import matplotlib  # noqa: F401
     except ImportError:
         raise CliError("--html needs matplotlib: pip install 'code-llama-ls[eval]'", EXIT_USAGE) from None
+
+
+def html_page(report: dict, scores: Sequence[Score]) -> str:
+    """The report page: plots, the metrics table and the settings used."""
+    require_matplotlib()
     plots = [_figure_png(_bars(report, "edit_similarity", "Edit similarity by task kind")),
              _figure_png(_bars(report, "exact_match", "Exact match by task kind")),
              _figure_png(_latencies(report, scores))]
     images = "\n".join(f'<img alt="plot {i + 1}" src="data:image/png;base64,{png}">' for i, png in enumerate(plots))
-    head = "".join(f"<th>{html.escape(title)}</th>" for title in ("kind", "variant", *(t for _, t in COLUMNS), "stop reasons"))
+    titles = ("kind", "variant", *(title for _, title in COLUMNS), "stop reasons")
+    head = "".join(f"<th>{html.escape(title)}</th>" for title in titles)
     body = "\n".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in
                                       [kind, variant, *(_cell(key, m[key]) for key, _ in COLUMNS), _stops(m)]) + "</tr>"
                      for kind, variant, m in _rows(report))

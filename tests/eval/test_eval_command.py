@@ -100,7 +100,7 @@ def test_the_table_without_json(runs: dict, trained_model: Path):
     assert done.stderr == ""
 
 
-@pytest.mark.parametrize("case", ["not_a_folder", "no_tasks", "model_missing"])
+@pytest.mark.parametrize("case", ["not_a_folder", "no_tasks", "model_missing", "html_folder_missing"])
 def test_failures_are_one_line_with_an_exit_status(case: str, tmp_path: Path):
     (tmp_path / "file.py").write_text("x = 1\n")
     (tmp_path / "empty").mkdir()
@@ -109,6 +109,8 @@ def test_failures_are_one_line_with_an_exit_status(case: str, tmp_path: Path):
         "no_tasks": ([str(tmp_path / "empty")], EXIT_INPUT, "no completion tasks"),
         "model_missing": ([str(tmp_path), "--model", str(tmp_path / "no-model"), "--local-files-only",
                            "--device", "cpu"], EXIT_MODEL, "no-model"),
+        "html_folder_missing": ([str(tmp_path), "--html", str(tmp_path / "nowhere" / "r.html")], EXIT_INPUT,
+                                "no folder"),  # said before any model call
     }[case]
     done = eval_command(*args, "--quiet", cache=tmp_path / "cache")
     assert done.returncode == status, done.stderr
