@@ -239,7 +239,7 @@ def _device_type(settings: Settings) -> str:
 def _prompt(args: argparse.Namespace) -> int:
     from code_llama_ls.completion.engine import CompletionEngine, build_prompt
     from code_llama_ls.hub import load_failure, load_settings
-    from code_llama_ls.prompts.tokenization import InfillTokenizer, TokenizerError
+    from code_llama_ls.prompts.tokenization import ModelTokenizer, TokenizerError
 
     document, offset = _open_at(args)
     settings = _settings(args)
@@ -248,7 +248,7 @@ def _prompt(args: argparse.Namespace) -> int:
         CompletionEngine(lambda: None, lambda: settings, context=context).check_allowed(document)
     used = load_settings(settings)
     try:
-        tokenizer = InfillTokenizer.from_pretrained(used.tokenizer_name, local_files_only=used.local_files_only)
+        tokenizer = ModelTokenizer.from_pretrained(used.tokenizer_name, local_files_only=used.local_files_only)
     except TokenizerError as exc:
         raise TokenizerError(load_failure(settings, used, exc)) from None
     prompt = build_prompt(document, offset, tokenizer, settings, _device_type(settings), context)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from code_llama_ls.backends.base import BackendError
-from code_llama_ls.prompts.tokenization import looks_like_path
+from code_llama_ls.model_files import looks_like_path
 from code_llama_ls.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -42,7 +42,7 @@ from typing import Any
 
 from code_llama_ls.backends.base import BackendError, CancelToken, GenerationRequest
 from code_llama_ls.backends.http import StopCutter
-from code_llama_ls.prompts.tokenization import INFILL_TOKENS, InfillTokenizer
+from code_llama_ls.prompts.tokenization import INFILL_TOKENS, ModelTokenizer
 
 log = logging.getLogger(__name__)
 
@@ -141,15 +141,18 @@ class ChunkedWriter:
         await self._writer.drain()
 
 
-def text_prompt_ids(tokenizer: InfillTokenizer, text: str) -> list[int]:
+def text_prompt_ids(tokenizer: ModelTokenizer, text: str) -> list[int]:
     """Token ids of a text prompt: ``<s>``, then the text with control pieces (``▁<PRE>`` …) as
     their ids and the runs between them encoded as SentencePiece does, its dummy prefix only
     before a run at the very start. That is what a Hugging Face tokenizer gives (vLLM's text
     path), except for text that starts with spaces, where SentencePiece (Meta's reference) wins."""
+    start = [tokenizer.special.bos] if tokenizer.special.fim else tokenizer.prompt_start()
     pieces = {p: tokenizer.token_id(p) for p in ("<s>", "</s>", *(p for ps in INFILL_TOKENS.values() for p in ps))}
     controls = {p: i for p, i in pieces.items() if i is not None}
+    if not controls:  # a vocabulary without these control pieces: the text is all text
+        return [*start, *tokenizer.encode(text)]
     pattern = re.compile("|".join(re.escape(p) for p in sorted(controls, key=len, reverse=True)))
-    ids = [tokenizer.special.bos]
+    ids = list(start)
     position = 0
     for match in [*pattern.finditer(text), None]:
         end = match.start() if match else len(text)
@@ -173,7 +176,7 @@ class CompletionParams:
     include_usage: bool
 
 
-def parse_completion(body: dict, tokenizer: InfillTokenizer, vocab_size: int) -> CompletionParams:
+def parse_completion(body: dict, tokenizer: ModelTokenizer, vocab_size: int) -> CompletionParams:
     prompt = body.get("prompt")
     if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], (str, list)):
         prompt = prompt[0]  # a batch of one
@@ -209,7 +212,7 @@ def parse_completion(body: dict, tokenizer: InfillTokenizer, vocab_size: int) ->
 class ModelServer:
     """The HTTP front of one loaded :class:`TransformersBackend`."""
 
-    def __init__(self, backend: Any, tokenizer: InfillTokenizer, served_name: str, idle_timeout_s: float) -> None:
+    def __init__(self, backend: Any, tokenizer: ModelTokenizer, served_name: str, idle_timeout_s: float) -> None:
         self.backend = backend
         self.tokenizer = tokenizer
         self.served_name = served_name
@@ -436,7 +439,7 @@ async def serve(args: argparse.Namespace) -> int:
     from code_llama_ls.prompts.tokenization import TokenizerError
 
     try:
-        tokenizer = InfillTokenizer.from_pretrained(args.tokenizer or args.model, local_files_only=args.local_files_only)
+        tokenizer = ModelTokenizer.from_pretrained(args.tokenizer or args.model, local_files_only=args.local_files_only)
     except TokenizerError as exc:
         print(f"code-llama-ls model-server: {exc}", file=sys.stderr)
         return 1

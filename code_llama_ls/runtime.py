@@ -21,7 +21,9 @@ from code_llama_ls.backends import create_backend
 from code_llama_ls.backends.base import BackendError
 from code_llama_ls.completion.engine import Runtime
 from code_llama_ls.hub import load_failure, load_settings
-from code_llama_ls.prompts.tokenization import InfillTokenizer, TokenizerError
+from code_llama_ls.model_files import ModelFileError, model_config
+from code_llama_ls.prompts import capabilities
+from code_llama_ls.prompts.tokenization import ModelTokenizer, TokenizerError
 from code_llama_ls.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,7 +35,15 @@ def runtime_key(settings: Settings) -> tuple:
     return (settings.backend, settings.model, settings.tokenizer_name, settings.device, settings.dtype,
             settings.local_files_only, settings.url, settings.api_key_env, settings.prompt_format,
             settings.instruct_endpoint, settings.request_timeout_s, settings.max_retries, settings.ca_cert_path,
-            settings.log_prompts if settings.remote else None, settings.shared_model_server)
+            settings.log_prompts if settings.remote else None, settings.shared_model_server, settings.infilling)
+
+
+def detect_capabilities(settings: Settings, tokenizer: ModelTokenizer) -> capabilities.Capabilities:
+    """What the model can do, from its name, its config (the model's own, or for a remote
+    backend the tokenizer folder's) and its tokenizer."""
+    source = settings.tokenizer_name if settings.remote else settings.model
+    config = model_config(source, local_files_only=settings.local_files_only)
+    return capabilities.detect(settings.model, config, tokenizer, settings.infilling)
 
 
 @dataclass
@@ -85,13 +95,14 @@ class RuntimeManager:
         try:
             used = await asyncio.to_thread(load_settings, settings)
             tokenizer = await asyncio.to_thread(
-                InfillTokenizer.from_pretrained, used.tokenizer_name, local_files_only=used.local_files_only
+                ModelTokenizer.from_pretrained, used.tokenizer_name, local_files_only=used.local_files_only
             )
+            found = await asyncio.to_thread(detect_capabilities, used, tokenizer)
             backend = create_backend(used, tokenizer)
             loop = asyncio.get_running_loop()
             await backend.load(lambda message, percentage: loop.call_soon_threadsafe(
                 self._events.progress_report, message, percentage))
-        except (BackendError, TokenizerError) as exc:
+        except (BackendError, TokenizerError, ModelFileError) as exc:
             message = load_failure(settings, used, exc)
             if backend is not None:
                 await backend.close()  # a remote backend's connection pool
@@ -104,12 +115,13 @@ class RuntimeManager:
             self._last_error = message
             raise BackendError(message) from exc
         self._last_error = None
-        self.loaded = Runtime(tokenizer, backend)
+        self.loaded = Runtime(tokenizer, backend, found)
+        log.info("%s completes %s: %s", settings.model, found.completion_mode, found.why)
         # torch and transformers leave ~400k long-lived objects; a full collection walks them all
         # (~100-250 ms on the event loop, measured on 2 cores). Keep them out of its view.
         gc.freeze()
         self._events.progress_end("ready")
-        self._events.status("ready", backend.status().message)
+        self._events.status("ready", f"{backend.status().message}; {found.completion_mode} ({found.why})")
         return self.loaded
 
     async def close(self) -> None:

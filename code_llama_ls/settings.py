@@ -29,8 +29,9 @@ class Settings(BaseModel):
         frozen=False,
     )
 
-    model: str = Field(DEFAULT_MODEL, min_length=1, description="Hub id or local folder of the completion model.")
-    tokenizer: str | None = Field(None, description="Hub id or folder of the tokenizer; defaults to `model`.")
+    model: str = Field(DEFAULT_MODEL, min_length=1, description="Hub id, local folder or `.gguf` file of the "
+        "completion model.")
+    tokenizer: str | None = Field(None, description="Hub id, folder or `.gguf` file of the tokenizer; defaults to `model`.")
     instruct_model: str | None = Field(None, description="Model for explain/ask/docstring/tests; defaults to `model`.")
     backend: BackendName = Field("transformers", description="Where the model runs: `transformers` in-process; "
         "remote: `openai` (OpenAI-compatible `/v1/completions`: vLLM, TGI, llama.cpp, Ollama's `/v1`, "
@@ -59,6 +60,9 @@ class Settings(BaseModel):
     )
     max_new_tokens: int = Field(128, ge=1, le=4096, description="Most tokens one completion may generate.")
     instruct_max_new_tokens: int = Field(512, ge=1, le=8192, description="Most tokens one explain/ask/docstring/tests answer may generate.")
+    infilling: Literal["auto", "on", "off"] = Field("auto", description="Fill-in-the-middle prompts (`on`) or "
+        "left-to-right prompts of the text before the cursor (`off`); `auto` infills with Code Llama 7B/13B (base and "
+        "Instruct) and runs every other model, Code Llama 34B, 70B and `-Python` included, left to right.")
     fim_mode: Literal["auto", "psm", "spm"] = Field(
         "auto", description="Infilling order: prefix-suffix-middle or suffix-prefix-middle; `auto` uses SPM for "
         "automatic inline triggers (typing keeps the cached KV prefix valid) and PSM otherwise.")

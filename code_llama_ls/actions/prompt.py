@@ -13,7 +13,8 @@ from code_llama_ls.actions.targets import FENCE_NAMES, LANGUAGE_LABELS, Target
 from code_llama_ls.actions.testfiles import FRAMEWORKS
 from code_llama_ls.context.engine import SUPPORTS, ContextEngine, comment_prefix
 from code_llama_ls.documents import Document
-from code_llama_ls.prompts.instruct import InstructPrompt, Message, build_instruct_prompt, check_user_text
+from code_llama_ls.prompts.instruct import (InstructFormat, InstructPrompt, Message, build_instruct_prompt,
+                                            check_user_text)
 
 SYSTEM_PROMPT = "You are an expert programmer. Answer accurately and concisely."
 
@@ -106,7 +107,8 @@ def dialog_for(head: str, ctx: ActionContext) -> list[Message]:
     return [Message("system", SYSTEM_PROMPT), Message("user", user_message(head, ctx))]
 
 
-def fit_prompt(tokenizer, head: str, ctx: ActionContext, limit: int, hf_tokenizer=None) -> tuple[InstructPrompt, ActionContext]:
+def fit_prompt(tokenizer, head: str, ctx: ActionContext, limit: int,
+               chat_format: InstructFormat | None = None) -> tuple[InstructPrompt, ActionContext]:
     """The prompt with as much context as fits ``limit`` tokens (prompt only)."""
     candidates = [ctx]
     current = ctx
@@ -120,7 +122,7 @@ def fit_prompt(tokenizer, head: str, ctx: ActionContext, limit: int, hf_tokenize
         candidates.append(replace(current, scope=header))
         candidates.append(replace(current, scope=""))
     for candidate in candidates:
-        prompt = build_instruct_prompt(tokenizer, dialog_for(head, candidate), hf_tokenizer)
+        prompt = build_instruct_prompt(tokenizer, dialog_for(head, candidate), chat_format)
         if len(prompt.ids) <= limit:
             return prompt, candidate
     raise PromptTooLong(f"the code is too long for the model's context ({len(prompt.ids)} tokens, at most {limit}): "
@@ -136,8 +138,8 @@ def check_question(question: str | None) -> str:
 
 def action_prompt(tokenizer, kind: str, document: Document, start: int, end: int, *, target: Target | None = None,
                   question: str | None = None, module: str | None = None, context: ContextEngine | None = None,
-                  limit: int = 1 << 30, hf_tokenizer=None) -> InstructPrompt:
+                  limit: int = 1 << 30, chat_format: InstructFormat | None = None) -> InstructPrompt:
     """The instruct prompt of an action on ``document[start:end]`` (the target's text for
     docstring/tests), as the server builds it."""
     head = instruction(kind, document.language, question=question, target=target, module=module)
-    return fit_prompt(tokenizer, head, gather_context(document, start, end, context), limit, hf_tokenizer)[0]
+    return fit_prompt(tokenizer, head, gather_context(document, start, end, context), limit, chat_format)[0]

@@ -135,11 +135,13 @@ class ActionService:
         except BackendError as exc:
             raise ModelError(f"model error: {exc}") from exc
         settings = self._settings()
-        limit = settings.context_tokens_for(runtime.backend.device_type) - settings.instruct_max_new_tokens
+        limit = runtime.capabilities.context_tokens(settings.context_tokens_for(runtime.backend.device_type)) \
+            - settings.instruct_max_new_tokens
         module = self._module(document) if kind == "tests" and language == "python" else None
         try:
             prompt = action_prompt(runtime.tokenizer, kind, document, start, end, target=target, question=question,
-                                   module=module, context=self.context, limit=max(limit, 1))
+                                   module=module, context=self.context, limit=max(limit, 1),
+                                   chat_format=runtime.capabilities.chat_format)
         except PromptTooLong as exc:
             raise SelectionError(str(exc)) from exc
         if settings.log_prompts:

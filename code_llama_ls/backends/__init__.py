@@ -7,11 +7,11 @@ inference server over HTTP or a Unix socket (``remote.py``, ``http.py``).
 from __future__ import annotations
 
 from code_llama_ls.backends.base import Backend, BackendError
-from code_llama_ls.prompts.tokenization import InfillTokenizer
+from code_llama_ls.prompts.tokenization import ModelTokenizer
 from code_llama_ls.settings import Settings
 
 
-def create_backend(settings: Settings, tokenizer: InfillTokenizer) -> Backend:
+def create_backend(settings: Settings, tokenizer: ModelTokenizer) -> Backend:
     if settings.backend == "transformers" and settings.shared_model_server:
         from code_llama_ls.backends.shared_server import SharedModelServerBackend
 

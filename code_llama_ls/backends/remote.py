@@ -35,7 +35,7 @@ from code_llama_ls.backends.http import (
     lines_until_cancelled,
 )
 from code_llama_ls.backends.remote_prompt import stop_strings
-from code_llama_ls.prompts.tokenization import InfillTokenizer
+from code_llama_ls.prompts.tokenization import ModelTokenizer
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class RemoteBackend:
     """Token healing needs a constrained first token; a remote server cannot do that, so the
     completion engine sends these backends the prompt unhealed."""
 
-    def __init__(self, options: RemoteOptions, tokenizer: InfillTokenizer) -> None:
+    def __init__(self, options: RemoteOptions, tokenizer: ModelTokenizer) -> None:
         self.options = options
         self.tokenizer = tokenizer
         self.model_name = options.model

@@ -13,27 +13,21 @@ tokenizer (so Ollama's) adds a dummy-prefix ``▁`` after each control token unl
 
 from __future__ import annotations
 
-from code_llama_ls.prompts.tokenization import InfillTokenizer
+from code_llama_ls.prompts.tokenization import ModelTokenizer
 
 
-def control_ids(tokenizer: InfillTokenizer) -> frozenset[int]:
-    s = tokenizer.special
-    ids = {s.bos, s.prefix, s.suffix, s.middle, s.eot}
-    if s.eos is not None:
-        ids.add(s.eos)
+def control_ids(tokenizer: ModelTokenizer) -> frozenset[int]:
     step = tokenizer.token_id("<step>")
-    if step is not None:
-        ids.add(step)
-    return frozenset(ids)
+    return tokenizer.control_ids() | ({step} if step is not None else set())
 
 
-def piece_text(tokenizer: InfillTokenizer, token: int) -> str:
+def piece_text(tokenizer: ModelTokenizer, token: int) -> str:
     """A control token's vocabulary piece (``▁<PRE>``, ``<s>``)."""
     text = tokenizer.decode_infilling([token])
     return "▁" + text[1:] if text.startswith(" ") else text
 
 
-def prompt_text(tokenizer: InfillTokenizer, ids: list[int]) -> str:
+def prompt_text(tokenizer: ModelTokenizer, ids: list[int]) -> str:
     """The prompt ids as text for a server that tokenizes it (and adds BOS) itself."""
     controls = control_ids(tokenizer)
     parts: list[str] = []
@@ -42,7 +36,7 @@ def prompt_text(tokenizer: InfillTokenizer, ids: list[int]) -> str:
     def flush() -> None:
         if run:
             text = tokenizer.decode_infilling(run)
-            if not parts and text.startswith(" "):
+            if not parts and text.startswith(" ") and tokenizer.sentencepiece:
                 text = text[1:]  # the server's dummy prefix puts this ▁ back
             parts.append(text)
             run.clear()
@@ -59,7 +53,7 @@ def prompt_text(tokenizer: InfillTokenizer, ids: list[int]) -> str:
     return "".join(parts)
 
 
-def stop_strings(tokenizer: InfillTokenizer, stop_ids: frozenset[int]) -> list[str]:
+def stop_strings(tokenizer: ModelTokenizer, stop_ids: frozenset[int]) -> list[str]:
     """Text forms of the stop tokens (``" <EOT>"`` and ``"<EOT>"``, ``"</s>"``), for servers that
     stop on strings and for the client-side cut."""
     found: set[str] = set()

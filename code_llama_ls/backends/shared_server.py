@@ -34,7 +34,7 @@ import httpx
 from code_llama_ls.backends.base import BackendError, BackendStatus, CancelToken, Chunk, GenerationRequest, ProgressCallback
 from code_llama_ls.backends.http import RemoteOptions
 from code_llama_ls.backends.openai_backend import OpenAICompletionsBackend
-from code_llama_ls.prompts.tokenization import InfillTokenizer
+from code_llama_ls.prompts.tokenization import ModelTokenizer
 from code_llama_ls.settings import Settings
 
 START_TIMEOUT_S = 600.0
@@ -135,7 +135,7 @@ class SharedModelServerBackend:
     name = "shared"
     supports_healing = False  # the healing constraint does not travel over /v1/completions
 
-    def __init__(self, settings: Settings, tokenizer: InfillTokenizer) -> None:
+    def __init__(self, settings: Settings, tokenizer: ModelTokenizer) -> None:
         self.settings = settings
         self.tokenizer = tokenizer
         self.folder = runtime_dir()

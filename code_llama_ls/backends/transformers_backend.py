@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import os
 import sys
 import threading
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from code_llama_ls.backends.base import (
@@ -28,9 +30,11 @@ from code_llama_ls.backends.base import (
 )
 from code_llama_ls.backends.prefix_cache import PrefixCache, bytes_per_token
 from code_llama_ls.completion.cache import piece_texts
-from code_llama_ls.prompts.tokenization import InfillTokenizer
+from code_llama_ls.model_files import PARAMETERS, find_gguf, gguf_metadata
+from code_llama_ls.prompts.tokenization import ModelTokenizer
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+log = logging.getLogger(__name__)
 
 MODEL_THREAD_NICENESS = 10
 """How much lower than the event loop the model's threads run on the CPU. torch's worker
@@ -77,6 +81,8 @@ def pick_dtype(requested: str, device: str) -> Any:
 
 
 DEFAULT_KV_CACHE_BYTES = 1024 * 2**20
+LARGE_DEQUANTISED_BYTES = 4 * 2**30
+"""A GGUF whose weights take this much or more once transformers dequantises them is warned about."""
 
 
 class TransformersBackend:
@@ -86,7 +92,7 @@ class TransformersBackend:
     def __init__(
         self,
         model: str,
-        tokenizer: InfillTokenizer,
+        tokenizer: ModelTokenizer,
         *,
         device: str = "auto",
         dtype: str = "auto",
@@ -107,6 +113,7 @@ class TransformersBackend:
         self._prefix_cache = PrefixCache(DEFAULT_KV_CACHE_BYTES, 1)
         self._pieces: list[str] | None = None
         self._heal_memo: dict[str, list[int]] = {}
+        self.warnings: list[str] = []  # said while loading (a large dequantised GGUF), kept for the status
 
     # -- protocol --------------------------------------------------------------------------
 
@@ -133,7 +140,7 @@ class TransformersBackend:
             except Exception as exc:  # anything torch/transformers throws while loading
                 self._state, self._message = "error", f"cannot load model {self.model_name!r}: {exc}"
                 raise BackendError(self._message) from exc
-            self._state, self._message = "ready", f"{self.model_name} on {self._device}"
+            self._state, self._message = "ready", "; ".join([f"{self.model_name} on {self._device}", *self.warnings])
 
     async def stream(self, request: GenerationRequest, cancel: CancelToken) -> AsyncIterator[Chunk]:
         if self._model is None:
@@ -187,12 +194,26 @@ class TransformersBackend:
         device = pick_device(self._requested_device)
         dtype = pick_dtype(self._requested_dtype, device)
         progress(f"loading {self.model_name} ({dtype}) on {device}", 10)
+        source, options = self.model_name, {}
+        gguf = find_gguf(self.model_name)
+        if gguf is not None:  # transformers dequantises it to ``dtype``
+            source, options = str(gguf.parent), {"gguf_file": gguf.name}
+            self._warn_if_large(gguf, torch.tensor([], dtype=dtype).element_size(), progress)
         try:
             model = AutoModelForCausalLM.from_pretrained(
-                self.model_name, dtype=dtype, local_files_only=self._local_files_only
+                source, dtype=dtype, local_files_only=self._local_files_only, **options
             )
         except OSError as exc:
             raise BackendError(self._not_found(exc)) from exc
+        except ImportError as exc:
+            raise BackendError(f"loading {self.model_name!r} needs {exc}; the [local] extra installs gguf and "
+                               "accelerate") from exc
+        except ValueError as exc:
+            if gguf is None:
+                raise
+            architecture = gguf_metadata(gguf).get("general.architecture", "unknown")
+            raise BackendError(f"transformers cannot load {gguf.name} (architecture {architecture!r}): "
+                               f"{str(exc).splitlines()[0]}") from exc
         progress(f"moving {self.model_name} to {device}", 80)
         model.to(device)
         model.eval()
@@ -208,6 +229,16 @@ class TransformersBackend:
         self._prefix_cache = PrefixCache(self._prefix_cache.capacity_bytes, bytes_per_token(model.config, element))
         torch.set_grad_enabled(False)
         progress(f"{self.model_name} ready on {device}", 100)
+
+    def _warn_if_large(self, gguf: Path, element_size: int, progress: ProgressCallback) -> None:
+        """A quantised file grows to its dequantised size in memory: say so when that is large."""
+        size = gguf_metadata(gguf)[PARAMETERS] * element_size
+        if size >= LARGE_DEQUANTISED_BYTES:
+            message = (f"{gguf.name} ({gguf.stat().st_size / 2**30:.1f} GiB on disk) takes about "
+                       f"{size / 2**30:.1f} GiB dequantised for transformers")
+            self.warnings.append(message)
+            log.warning("%s", message)
+            progress(message, None)
 
     def _generate_blocking(self, request: GenerationRequest, cancel: CancelToken, emit) -> None:
         try:

@@ -39,7 +39,7 @@ from code_llama_ls.bench.stats import p50_p95
 
 if TYPE_CHECKING:  # the CLI imports this module to build its parser: keep the import light
     from code_llama_ls.documents import Document
-    from code_llama_ls.prompts.tokenization import InfillTokenizer
+    from code_llama_ls.prompts.tokenization import ModelTokenizer
 
 DEFAULT_TASKS = 320
 SMOKE_TASKS = 30
@@ -306,15 +306,15 @@ def cut_tasks(count: int, seed: int, root: Path | None = None) -> tuple[list[Tas
 # -- tokenizer and prompts ----------------------------------------------------------------------
 
 
-def bench_tokenizer() -> InfillTokenizer:
+def bench_tokenizer() -> ModelTokenizer:
     """The Code Llama tokenizer replica when present, else the fallback BPE (no model loaded)."""
     from code_llama_ls.bench import tiny_model
-    from code_llama_ls.prompts.tokenization import InfillTokenizer
+    from code_llama_ls.prompts.tokenization import ModelTokenizer
 
     folder = tiny_model.fixture_tokenizer_dir()
     if folder is None:
         folder = tiny_model._tokenizer_source(tiny_model._cache_root(None), None)
-    return InfillTokenizer.from_file(Path(folder) / "tokenizer.json")
+    return ModelTokenizer.from_file(Path(folder) / "tokenizer.json")
 
 
 def _hit(prompt, task: Task) -> bool:
@@ -502,7 +502,7 @@ class _Timed:
         return blocks
 
 
-def measure_overhead(tokenizer: InfillTokenizer, requests: int, lines: int = 10_000) -> dict:
+def measure_overhead(tokenizer: ModelTokenizer, requests: int, lines: int = 10_000) -> dict:
     """One keystroke + context + prompt on a 10,000-line file, warm index, default CPU budget.
 
     The total runs from the edit to the finished prompt ids; stages: the edit itself, the

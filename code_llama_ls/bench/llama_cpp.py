@@ -184,14 +184,14 @@ def convert_to_gguf(model_dir: Path, tokenizer_model: Path | None = None, versio
     ``tokenizer_model``: the SentencePiece model of the same vocabulary, if there is one; without
     it the vocabulary comes from ``tokenizer.json`` with placeholder scores, and llama.cpp's text
     tokenization then differs from SentencePiece's (``"    def"`` → ``▁▁▁▁``, ``def``)."""
-    from code_llama_ls.prompts.tokenization import InfillTokenizer
+    from code_llama_ls.prompts.tokenization import ModelTokenizer
 
     model_dir = Path(model_dir).resolve()
     out = cache_dir(version) / "gguf" / f"{model_dir.name}{'-spm' if tokenizer_model else ''}.gguf"
     if out.is_file():
         return out
     fetch_source(version)
-    special = InfillTokenizer.from_pretrained(str(model_dir), local_files_only=True).special
+    special = ModelTokenizer.from_pretrained(str(model_dir), local_files_only=True).special
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         plain, final = Path(tmp) / "plain.gguf", Path(tmp) / "final.gguf"

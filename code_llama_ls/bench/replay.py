@@ -221,10 +221,10 @@ class Naive:
         import torch
 
         from code_llama_ls.backends.transformers_backend import TransformersBackend
-        from code_llama_ls.prompts.tokenization import InfillTokenizer
+        from code_llama_ls.prompts.tokenization import ModelTokenizer
         from code_llama_ls.settings import Settings
 
-        self.tokenizer = InfillTokenizer.from_file(Path(model_dir) / "tokenizer.json")
+        self.tokenizer = ModelTokenizer.from_file(Path(model_dir) / "tokenizer.json")
         self.backend = TransformersBackend(str(model_dir), self.tokenizer, device="cpu", dtype="float32",
                                            local_files_only=True)
         self.backend._load_blocking(lambda message, pct: None)

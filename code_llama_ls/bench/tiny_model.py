@@ -8,7 +8,7 @@ No model weights can be downloaded here, so tests build their own:
 - :func:`random_model` / :func:`mid_model`: random weights, for timing and shapes only.
 
 Every model folder holds the weights (``save_pretrained``, safetensors) and the tokenizer files, so
-``AutoTokenizer`` / ``AutoModelForCausalLM`` / ``InfillTokenizer`` load it with
+``AutoTokenizer`` / ``AutoModelForCausalLM`` / ``ModelTokenizer`` load it with
 ``local_files_only=True``. The tokenizer is the Code Llama replica in ``../shared/fixtures`` when
 present, otherwise a small Llama-style BPE trained on standard-library source
 (:func:`build_fallback_tokenizer`).
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from code_llama_ls.prompts.fim import assemble
-from code_llama_ls.prompts.tokenization import InfillTokenizer
+from code_llama_ls.prompts.tokenization import ModelTokenizer
 
 FORMAT_VERSION = 2
 """Bump when the build procedure changes in a way the cache key would not otherwise see."""
@@ -123,7 +123,7 @@ INSTRUCT_EXAMPLES: tuple[InstructExample, ...] = (
 )
 
 
-def instruct_prompt_ids(tok: InfillTokenizer, ex: InstructExample) -> list[int]:
+def instruct_prompt_ids(tok: ModelTokenizer, ex: InstructExample) -> list[int]:
     """The ids the server sends for ``ex`` (explain: the whole file selected)."""
     from code_llama_ls.actions.prompt import action_prompt
     from code_llama_ls.actions.service import target_for
@@ -265,11 +265,11 @@ def build_fallback_tokenizer(out_dir: Path) -> Path:
 
     tok.save(str(out_dir / "tokenizer.json"))
     (out_dir / "tokenizer_config.json").write_text(json.dumps(_tokenizer_config(), indent=1) + "\n")
-    _check_round_trip(InfillTokenizer.from_file(out_dir / "tokenizer.json"))
+    _check_round_trip(ModelTokenizer.from_file(out_dir / "tokenizer.json"))
     return out_dir
 
 
-def _check_round_trip(tok: InfillTokenizer) -> None:
+def _check_round_trip(tok: ModelTokenizer) -> None:
     samples = [ex.prefix for ex in KNOWN_EXAMPLES] + [ex.middle for ex in KNOWN_EXAMPLES]
     samples += ["    return x\n", " x = 1", "naïve → ☺ 💡\n\tdone"]
     for text in samples:
@@ -357,7 +357,7 @@ class _Shape:
     intermediate: int
 
 
-def _llama(shape: _Shape, tok: InfillTokenizer, seed: int):
+def _llama(shape: _Shape, tok: ModelTokenizer, seed: int):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -389,7 +389,7 @@ def _model_folder(kind: str, cache_root: Path | None, tokenizer_dir: Path | None
 
     def build(tmp: Path) -> None:
         started = time.perf_counter()
-        tok = InfillTokenizer.from_file(tok_src / "tokenizer.json")
+        tok = ModelTokenizer.from_file(tok_src / "tokenizer.json")
         model, info = train(tok)
         model.save_pretrained(tmp)  # safetensors
         _copy_tokenizer(tok_src, tmp)
@@ -448,7 +448,7 @@ def trained_model(cache_root: Path | None = None, *, tokenizer_dir: Path | None 
     return _model_folder("trained", cache_root, tokenizer_dir, spec, _train_single_thread)
 
 
-def _training_rows(tok: InfillTokenizer) -> list[tuple[list[int], list[int]]]:
+def _training_rows(tok: ModelTokenizer) -> list[tuple[list[int], list[int]]]:
     rows = []
     for ex in KNOWN_EXAMPLES:
         target = tok.encode_infilling(ex.middle) + [tok.special.eot]
@@ -464,7 +464,7 @@ def _row_names() -> list[str]:
         [f"instruct {ex.kind}" for ex in INSTRUCT_EXAMPLES]
 
 
-def _train_single_thread(tok: InfillTokenizer):
+def _train_single_thread(tok: ModelTokenizer):
     # The tensors are tiny: one thread is as fast on an idle machine and several times faster
     # on a busy one (2 threads went from 7 s to 40 s per 100 steps beside other test runs).
     import torch
@@ -477,7 +477,7 @@ def _train_single_thread(tok: InfillTokenizer):
         torch.set_num_threads(threads)
 
 
-def _train(tok: InfillTokenizer):
+def _train(tok: ModelTokenizer):
     import torch
     import torch.nn.functional as F
 
@@ -542,7 +542,7 @@ def _train(tok: InfillTokenizer):
     return model, {"train_steps": steps, "final_loss": round(loss.item(), 6), "min_margin": round(margin, 2)}
 
 
-def _verify(model, tok: InfillTokenizer) -> list[str]:
+def _verify(model, tok: ModelTokenizer) -> list[str]:
     """Greedy-decode every example (PSM and SPM) with a KV cache; list those that differ."""
     failures = []
     for (prompt, target), name in zip(_training_rows(tok), _row_names()):
@@ -581,7 +581,7 @@ def _load(model_dir: str, stamp: float):
 
     model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True, dtype="float32")
     model.eval()
-    tok = InfillTokenizer.from_file(Path(model_dir) / "tokenizer.json")
+    tok = ModelTokenizer.from_file(Path(model_dir) / "tokenizer.json")
     return model, tok.stop_ids()
 
 

@@ -29,18 +29,17 @@ from dataclasses import dataclass
 
 from code_llama_ls.memory import cache_stats
 from code_llama_ls.prompts.fim import InfillPrompt
-from code_llama_ls.prompts.tokenization import InfillTokenizer
+from code_llama_ls.prompts.tokenization import ModelTokenizer
 
-_PIECES: weakref.WeakKeyDictionary[InfillTokenizer, list[str]] = weakref.WeakKeyDictionary()
+_PIECES: weakref.WeakKeyDictionary[ModelTokenizer, list[str]] = weakref.WeakKeyDictionary()
 """Per live tokenizer: a reloaded model's old tokenizer takes its table with it."""
 
 
-def piece_texts(tokenizer: InfillTokenizer) -> list[str]:
+def piece_texts(tokenizer: ModelTokenizer) -> list[str]:
     """Each id's text as ``decode_infilling`` shows it; control tokens map to ``""``."""
     found = _PIECES.get(tokenizer)
     if found is None:
-        special = {tokenizer.special.bos, tokenizer.special.prefix, tokenizer.special.suffix,
-                   tokenizer.special.middle, tokenizer.special.eot, *tokenizer.stop_ids()}
+        special = tokenizer.control_ids() | tokenizer.stop_ids()
         found = ["" if i in special else tokenizer.decode_infilling([i]) for i in range(tokenizer.vocab_size)]
         _PIECES[tokenizer] = found
     return found
@@ -51,15 +50,22 @@ def _is_word_piece(text: str) -> bool:
     return bool(word) and all(ch.isalnum() or ch == "_" for ch in word)
 
 
-def heal(prompt: InfillPrompt, pieces: list[str]) -> tuple[list[int], str]:
+def _heals(text: str, whitespace: bool) -> bool:
+    """Whether a prompt may not end on this piece: a word piece always; with ``whitespace``
+    (byte-level BPE, where ``"\n    "`` is a piece and the next word takes the last space),
+    a run of whitespace too."""
+    return _is_word_piece(text) or (whitespace and bool(text) and text.isspace())
+
+
+def heal(prompt: InfillPrompt, pieces: list[str], whitespace: bool = False) -> tuple[list[int], str]:
     """The prompt ids with the prefix's last token backed off, and that token's text; the ids
-    unchanged and ``""`` when the prefix does not end on a word piece."""
+    unchanged and ``""`` when the prefix does not end on a piece that heals (``_heals``)."""
     ids = prompt.ids
     if prompt.prefix_tokens < 2:
         return ids, ""
-    index = len(ids) - 1 if prompt.mode == "spm" else 2 + prompt.prefix_tokens - 1
+    index = prompt.prefix_end
     text = pieces[ids[index]] if ids[index] < len(pieces) else ""
-    if not _is_word_piece(text):
+    if not _heals(text, whitespace):
         return ids, ""
     return ids[:index] + ids[index + 1:], text
 
@@ -125,7 +131,7 @@ class CompletionCache:
         self._entries.pop(uri, None)
 
     def lookup(self, uri: str, ids: list[int], heal_text: str, scope: str, max_new_tokens: int,
-               tokenizer: InfillTokenizer, pieces: list[str]) -> CacheHit | None:
+               tokenizer: ModelTokenizer, pieces: list[str]) -> CacheHit | None:
         for entry in reversed(self._entries.get(uri, ())):
             hit = _read_off(entry, ids, heal_text, scope, max_new_tokens, tokenizer, pieces)
             if hit is not None:
@@ -134,7 +140,7 @@ class CompletionCache:
 
 
 def _read_off(entry: CachedGeneration, ids: list[int], heal_text: str, scope: str, max_new_tokens: int,
-              tokenizer: InfillTokenizer, pieces: list[str]) -> CacheHit | None:
+              tokenizer: ModelTokenizer, pieces: list[str]) -> CacheHit | None:
     base, generated = entry.base, entry.generated
     k = len(ids) - len(base)
     if entry.max_new_tokens != max_new_tokens or k < 0 or k > len(generated):

@@ -35,8 +35,9 @@ from code_llama_ls.context.engine import ContextEngine, comment_prefix
 from code_llama_ls.context.syntax import completion_scope
 from code_llama_ls.documents import Document
 from code_llama_ls.memory import cache_stats
-from code_llama_ls.prompts.fim import Budget, FimMode, InfillPrompt, build_infill_prompt
-from code_llama_ls.prompts.tokenization import InfillTokenizer
+from code_llama_ls.prompts.capabilities import Capabilities, detect
+from code_llama_ls.prompts.fim import Budget, InfillPrompt, PromptMode, build_infill_prompt
+from code_llama_ls.prompts.tokenization import ModelTokenizer
 from code_llama_ls.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -97,27 +98,43 @@ class _Generation:
 
 @dataclass
 class Runtime:
-    """A loaded tokenizer and backend for one group of model settings."""
+    """A loaded tokenizer and backend for one group of model settings, and what the model can do."""
 
-    tokenizer: InfillTokenizer
+    tokenizer: ModelTokenizer
     backend: Backend
+    capabilities: Capabilities = None  # type: ignore[assignment]  # None: what the tokenizer shows
+
+    def __post_init__(self) -> None:
+        if self.capabilities is None:
+            self.capabilities = detect("", {}, self.tokenizer)
 
 
-def fim_mode(settings: Settings, automatic: bool = False) -> FimMode:
-    """``auto``: SPM for automatic inline triggers (typing appends to the prompt's end, so a
-    cached KV prefix stays valid), PSM otherwise."""
+def prompt_mode(settings: Settings, infilling: bool, automatic: bool = False) -> PromptMode:
+    """Left to right for a model that does not infill; else ``fimMode``, whose ``auto`` is SPM for
+    automatic inline triggers (typing appends to the prompt's end, so a cached KV prefix stays
+    valid) and PSM otherwise."""
+    if not infilling:
+        return "l2r"
     if settings.fim_mode == "auto":
         return "spm" if automatic else "psm"
     return settings.fim_mode
 
 
-def build_prompt(document: Document, offset: int, tokenizer: InfillTokenizer, settings: Settings,
-                 device_type: str, context: ContextEngine | None = None, automatic: bool = False) -> InfillPrompt:
-    """The prompt at ``offset``: the document around the cursor, and context packed before it."""
-    budget = Budget(settings.context_tokens_for(device_type), settings.max_new_tokens, settings.prefix_ratio)
+def build_prompt(document: Document, offset: int, tokenizer: ModelTokenizer, settings: Settings,
+                 device_type: str, context: ContextEngine | None = None, automatic: bool = False,
+                 capabilities: Capabilities | None = None) -> InfillPrompt:
+    """The prompt at ``offset``: the document around the cursor, and context packed before it.
+
+    ``capabilities``: the loaded model's (``Runtime.capabilities``); without them, a tokenizer
+    with FIM tokens infills."""
+    infilling = capabilities.infilling if capabilities is not None else tokenizer.special.fim
+    context_tokens = settings.context_tokens_for(device_type)
+    if capabilities is not None:
+        context_tokens = capabilities.context_tokens(context_tokens)
+    budget = Budget(context_tokens, settings.max_new_tokens, settings.prefix_ratio)
     blocks = context.collect(document, offset) if context is not None else []
     return build_infill_prompt(
-        tokenizer, document.text[:offset], document.text[offset:], budget, fim_mode(settings, automatic),
+        tokenizer, document.text[:offset], document.text[offset:], budget, prompt_mode(settings, infilling, automatic),
         context=blocks, comment_prefix=comment_prefix(document.language),
     )
 
@@ -254,11 +271,11 @@ class CompletionEngine:
         scope = completion_scope(document, offset)
         cursor = cursor_context(before, after, document.language)  # windows around the cursor
         prompt = build_prompt(document, offset, runtime.tokenizer, settings, runtime.backend.device_type,
-                              self.context, automatic)
+                              self.context, automatic, runtime.capabilities)
         tokenizer = runtime.tokenizer
         heals = settings.token_healing and runtime.backend.supports_healing
         pieces = piece_texts(tokenizer) if heals else None
-        ids, heal_text = heal(prompt, pieces) if pieces is not None else (prompt.ids, "")
+        ids, heal_text = heal(prompt, pieces, not tokenizer.sentencepiece) if pieces is not None else (prompt.ids, "")
         greedy = settings.temperature <= 0
         prompt_done = time.perf_counter()
         if settings.log_prompts:
@@ -318,7 +335,7 @@ class CompletionEngine:
         backend_request = GenerationRequest(
             ids, settings.max_new_tokens, settings.temperature, tokenizer.stop_ids(), heal_text=heal_text,
             kv_cache_bytes=settings.kv_cache_mb * 2**20, prompt_lookup_tokens=settings.prompt_lookup_tokens,
-            infill=infill_parts(prompt) if settings.remote else None)
+            infill=infill_parts(prompt) if settings.remote and prompt.mode != "l2r" else None)
         raw, tokens, reason = "", 0, "max_tokens"
         final = None
         request_cancel = request.cancel
@@ -360,7 +377,7 @@ class CompletionEngine:
         }
         model_ms = (final.seconds if final is not None else 0.0) * 1000
         info = {"latencyMs": round((finished - started) * 1000, 1), "tokens": tokens, "stopReason": reason,
-                "promptTokens": len(prompt.ids), "timingsMs": timings, "modelMs": round(model_ms, 1),
+                "promptTokens": len(prompt.ids), "promptMode": prompt.mode, "timingsMs": timings, "modelMs": round(model_ms, 1),
                 "reusedTokens": final.reused_tokens if final is not None else 0, "healed": bool(heal_text)}
         self._on_generated(info)
         self._record_answer(document, offset, generation.id, False, timings)

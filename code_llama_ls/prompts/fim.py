@@ -1,9 +1,13 @@
-"""Fill-in-the-middle prompts for Code Llama, inside a token budget.
+"""Completion prompts inside a token budget: fill-in-the-middle for Code Llama, left to right
+for models that do not infill.
 
 Layout (Meta's ``infilling_prompt_tokens``):
 
 - PSM: ``[BOS, ▁<PRE>] + enc(prefix) + [▁<SUF>] + enc_infilling(suffix) + [▁<MID>]``
 - SPM: ``[BOS, ▁<PRE>, ▁<SUF>] + enc_infilling(suffix) + [▁<MID>] + enc(prefix)``
+- L2R (left to right): the tokenizer's own start (BOS where it adds one) ``+ enc(prefix)``; the
+  text after the cursor is not in the prompt, and the whole budget goes to the prefix side (the
+  suggestion is still shaped against it: ``completion/shape.py``).
 
 Budget: ``len(ids) + max_new_tokens <= max_context_tokens``. Prefix and suffix share what is
 left by ``prefix_ratio``; a side that needs less than its share passes the rest to the other.
@@ -17,9 +21,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from code_llama_ls.prompts.tokenization import InfillTokenizer
+from code_llama_ls.prompts.tokenization import ModelTokenizer
 
 FimMode = Literal["psm", "spm"]
+PromptMode = Literal["psm", "spm", "l2r"]
 SPECIAL_TOKENS_PER_PROMPT = 4  # BOS, <PRE>, <SUF>, <MID>
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -36,7 +41,11 @@ class Budget:
 
     @property
     def prompt_text_tokens(self) -> int:
-        available = self.max_context_tokens - self.max_new_tokens - SPECIAL_TOKENS_PER_PROMPT
+        return self.text_tokens(SPECIAL_TOKENS_PER_PROMPT)
+
+    def text_tokens(self, special_tokens: int) -> int:
+        """What is left for text after the completion and a prompt's ``special_tokens``."""
+        available = self.max_context_tokens - self.max_new_tokens - special_tokens
         if available <= 0:
             raise BudgetError(
                 f"maxContextTokens ({self.max_context_tokens}) leaves no room for a prompt "
@@ -58,7 +67,7 @@ class Snippet:
 @dataclass(frozen=True)
 class InfillPrompt:
     ids: list[int]
-    mode: FimMode
+    mode: PromptMode
     prefix: str
     suffix: str
     prefix_tokens: int
@@ -79,12 +88,25 @@ class InfillPrompt:
         }
 
 
-def assemble(tokenizer: InfillTokenizer, prefix: str, suffix: str, mode: FimMode) -> list[int]:
+    @property
+    def prefix_end(self) -> int:
+        """The index of the prefix's last token in ``ids`` (what token healing backs off)."""
+        return 2 + self.prefix_tokens - 1 if self.mode == "psm" else len(self.ids) - 1
+
+
+def assemble(tokenizer: ModelTokenizer, prefix: str, suffix: str, mode: PromptMode) -> list[int]:
     """The exact prompt ids for these texts, with no budgeting."""
     return _assemble(tokenizer, tokenizer.encode(prefix), tokenizer.encode_infilling(suffix), mode)
 
 
-def _assemble(tokenizer: InfillTokenizer, prefix_ids: list[int], suffix_ids: list[int], mode: FimMode) -> list[int]:
+def special_tokens(tokenizer: ModelTokenizer, mode: PromptMode) -> int:
+    return len(tokenizer.prompt_start()) if mode == "l2r" else SPECIAL_TOKENS_PER_PROMPT
+
+
+def _assemble(tokenizer: ModelTokenizer, prefix_ids: list[int], suffix_ids: list[int], mode: PromptMode) -> list[int]:
+    if mode == "l2r":
+        return [*tokenizer.prompt_start(), *prefix_ids]
+    tokenizer.require_infilling()
     s = tokenizer.special
     if mode == "spm":
         return [s.bos, s.prefix, s.suffix, *suffix_ids, s.middle, *prefix_ids]
@@ -118,11 +140,11 @@ def render_block(block: ContextBlock, comment_prefix: str) -> list[str]:
 
 
 def build_infill_prompt(
-    tokenizer: InfillTokenizer,
+    tokenizer: ModelTokenizer,
     before: str,
     after: str,
     budget: Budget,
-    mode: FimMode = "psm",
+    mode: PromptMode = "psm",
     context: Sequence[ContextBlock] = (),
     comment_prefix: str = "#",
 ) -> InfillPrompt:
@@ -131,10 +153,15 @@ def build_infill_prompt(
 
     Split of the text tokens: the suffix reserves ``1 - prefix_ratio``; the prefix side
     ``prefix_ratio``, of which context may take up to ``CONTEXT_SHARE`` of the whole while the
-    local prefix keeps the rest. A part that needs less than its share passes it on.
+    local prefix keeps the rest. A part that needs less than its share passes it on. Left to
+    right (``l2r``), ``after`` is left out and the suffix's share goes to the prefix side.
     """
-    available = budget.prompt_text_tokens
-    prefix_share = int(available * budget.prefix_ratio)
+    if mode == "l2r":
+        after = ""
+    else:
+        tokenizer.require_infilling()
+    available = budget.text_tokens(special_tokens(tokenizer, mode))
+    prefix_share = available if mode == "l2r" else int(available * budget.prefix_ratio)
     suffix_share = available - prefix_share
 
     backward = _nearest_lines(tokenizer, _lines_backward(before), available, prefix=True)[0]
@@ -208,7 +235,7 @@ def _pack(rendered: list[list[str]], tokens: list[int], blocks: Sequence[Context
     return chosen
 
 
-def _fit_above(tokenizer: InfillTokenizer, above: list[str], room: int) -> tuple[list[str], int]:
+def _fit_above(tokenizer: ModelTokenizer, above: list[str], room: int) -> tuple[list[str], int]:
     """Whole lines above the cursor line, nearest first, that fit ``room`` (priced as inner lines
     plus one for the leading ▁ of whichever line ends up first)."""
     kept: list[str] = []
@@ -222,7 +249,7 @@ def _fit_above(tokenizer: InfillTokenizer, above: list[str], room: int) -> tuple
     return kept, (total if kept else 0)
 
 
-def _approx_tokens(tokenizer: InfillTokenizer, lines: list[str]) -> int:
+def _approx_tokens(tokenizer: ModelTokenizer, lines: list[str]) -> int:
     return sum(tokenizer.count_line(line, first=False) for line in lines) + (1 if lines else 0)
 
 
@@ -254,7 +281,7 @@ def _lines_forward(text: str) -> Iterator[str]:
 
 
 def _nearest_lines(
-    tokenizer: InfillTokenizer, lines: Iterator[str], cap: int, *, prefix: bool
+    tokenizer: ModelTokenizer, lines: Iterator[str], cap: int, *, prefix: bool
 ) -> tuple[list[str], int]:
     """Lines nearest the cursor until their approximate count passes ``cap``, and that count."""
     taken: list[str] = []
@@ -269,7 +296,7 @@ def _nearest_lines(
     return taken, inner
 
 
-def _fit_suffix(tokenizer: InfillTokenizer, lines: list[str], room: int) -> tuple[str, list[int]]:
+def _fit_suffix(tokenizer: ModelTokenizer, lines: list[str], room: int) -> tuple[str, list[int]]:
     """The longest run of whole lines starting at the cursor whose ``enc_infilling`` fits."""
     total, taken = 0, 0
     for line in lines:
@@ -287,7 +314,7 @@ def _fit_suffix(tokenizer: InfillTokenizer, lines: list[str], room: int) -> tupl
     return "".join(lines[:taken]), ids
 
 
-def _tail_that_fits(tokenizer: InfillTokenizer, line: str, room: int) -> tuple[str, list[int]]:
+def _tail_that_fits(tokenizer: ModelTokenizer, line: str, room: int) -> tuple[str, list[int]]:
     """The cursor line alone is over budget: keep the longest tail of it that fits."""
     lo, hi = 0, len(line)  # smallest start index whose tail fits
     while lo < hi:
@@ -300,7 +327,7 @@ def _tail_that_fits(tokenizer: InfillTokenizer, line: str, room: int) -> tuple[s
     return text, tokenizer.encode(text)
 
 
-def _head_that_fits(tokenizer: InfillTokenizer, line: str, room: int) -> tuple[str, list[int]]:
+def _head_that_fits(tokenizer: ModelTokenizer, line: str, room: int) -> tuple[str, list[int]]:
     lo, hi = 0, len(line)  # largest end index whose head fits
     while lo < hi:
         mid = (lo + hi + 1) // 2

@@ -8,13 +8,15 @@ Meta's ``llama/generation.py`` (``chat_completion``) builds a dialog's ids as:
 - the last user message: ``[BOS] + enc(f"{B_INST} {user.strip()} {E_INST}")``;
 
 where ``enc`` is SentencePiece's encoding with its implicit leading ``▁``
-(:meth:`InfillTokenizer.encode`). A message containing one of the special tags is refused, as
+(:meth:`ModelTokenizer.encode`). A message containing one of the special tags is refused, as
 the reference does; the caller quotes selected code in a fenced block, which is allowed to hold
 the tags (this project's own source does).
 
 Code Llama 70B - Instruct uses a different dialog format (``Source: …`` turns separated by
-``<step>``); it is used when the tokenizer has a ``<step>`` token. Other models get their own
-chat template through transformers (:func:`chat_template_ids`).
+``<step>``); it is used when the tokenizer has a ``<step>`` token. Other models (SmolLM2's
+ChatML …) get the chat template their tokenizer ships (:func:`template_chat_ids`), with the ids
+``apply_chat_template`` gives, except that the messages' text is encoded as text: a selection
+holding ``<|im_end|>`` cannot end the user's turn.
 """
 
 from __future__ import annotations
@@ -52,15 +54,21 @@ class InstructPrompt:
 
 
 class ChatTokenizer(Protocol):
-    """What the Code Llama formats need (``InfillTokenizer`` has all of it)."""
+    """What the chat formats need (``ModelTokenizer`` has all of it)."""
 
     special: Any  # .bos, .eos
+    chat_template: str | None
+    special_tokens: dict[str, str]  # bos_token, eos_token … as the template names them
 
     def encode(self, text: str) -> list[int]: ...
 
     def encode_infilling(self, text: str) -> list[int]: ...
 
+    def encode_template(self, text: str) -> list[int]: ...
+
     def token_id(self, piece: str) -> int | None: ...
+
+    def stop_ids(self) -> frozenset[int]: ...
 
 
 def check_user_text(text: str, what: str = "question") -> None:
@@ -117,38 +125,51 @@ def step_chat_ids(tokenizer: ChatTokenizer, dialog: Sequence[Message]) -> list[i
     return ids
 
 
-def chat_template_ids(hf_tokenizer: Any, dialog: Sequence[Message]) -> list[int]:
-    """Another model's own chat template (transformers' ``apply_chat_template``)."""
-    messages = [{"role": m.role, "content": m.content} for m in dialog]
-    ids = hf_tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
-    if isinstance(ids, dict) or hasattr(ids, "keys"):
-        ids = ids["input_ids"]
-    return [int(i) for i in ids]
+_MARK = "\ue000{}\ue001"
+"""Stands for a message's text while the template renders (private-use characters: no template
+touches them), so the text can be encoded apart from the template's own tokens."""
 
 
-def build_instruct_prompt(tokenizer: ChatTokenizer, dialog: Sequence[Message], hf_tokenizer: Any = None) -> InstructPrompt:
-    """Ids for a dialog in the format the model was trained on.
+def template_chat_ids(tokenizer: ChatTokenizer, dialog: Sequence[Message]) -> list[int]:
+    """The tokenizer's chat template rendered as transformers renders it (generation prompt
+    added), the template's text encoded with its control tokens and each message as text."""
+    from transformers.utils.chat_template_utils import render_jinja_template
 
-    Code Llama tokenizers (``[INST]`` family) get Meta's reference format; a tokenizer with
-    ``<step>`` the 70B dialog format; ``hf_tokenizer`` (a transformers tokenizer with a chat
-    template) is used only for other models, whose tokenizer is not Code Llama's.
-    """
+    if not tokenizer.chat_template:
+        raise ValueError("the tokenizer has no chat template")
+    marks = [_MARK.format(i) for i in range(len(dialog))]
+    rendered = render_jinja_template(
+        conversations=[[{"role": m.role, "content": mark} for m, mark in zip(dialog, marks)]],
+        chat_template=tokenizer.chat_template, add_generation_prompt=True, **tokenizer.special_tokens)[0][0]
+    ids: list[int] = []
+    for message, mark in zip(dialog, marks):
+        before, found, rendered = rendered.partition(mark)
+        if not found:
+            raise ValueError("the chat template changes the messages' text; it cannot be used token-exactly")
+        ids += tokenizer.encode_template(before) + tokenizer.encode_infilling(message.content)
+    return ids + tokenizer.encode_template(rendered)
+
+
+def build_instruct_prompt(tokenizer: ChatTokenizer, dialog: Sequence[Message],
+                          chat_format: InstructFormat | None = None) -> InstructPrompt:
+    """Ids for a dialog in the format the model was trained on (``Capabilities.chat_format``;
+    by default the one the tokenizer shows)."""
+    if chat_format is None:
+        from code_llama_ls.prompts.capabilities import chat_format as format_of
+
+        chat_format = format_of(tokenizer)  # type: ignore[arg-type]
     stops = {tokenizer.special.eos} if tokenizer.special.eos is not None else set()
     messages = tuple((m.role, m.content) for m in dialog)
-    step = tokenizer.token_id(STEP)
-    if step is not None:
+    if chat_format == "step":
+        step = tokenizer.token_id(STEP)
         return InstructPrompt(step_chat_ids(tokenizer, dialog), "step", frozenset(stops | {step}), messages)
-    if hf_tokenizer is not None and getattr(hf_tokenizer, "chat_template", None) and not _is_code_llama(tokenizer):
-        return InstructPrompt(chat_template_ids(hf_tokenizer, dialog), "template", frozenset(stops), messages)
+    if chat_format == "template":
+        return InstructPrompt(template_chat_ids(tokenizer, dialog), "template", tokenizer.stop_ids(), messages)
     return InstructPrompt(llama2_chat_ids(tokenizer, dialog), "llama2", frozenset(stops), messages)
-
-
-def _is_code_llama(tokenizer: ChatTokenizer) -> bool:
-    return tokenizer.token_id("▁<PRE>") is not None or tokenizer.token_id("<PRE>") is not None
 
 
 __all__ = [
     "B_INST", "E_INST", "B_SYS", "E_SYS", "SPECIAL_TAGS", "UNSAFE_ERROR", "Message", "InstructPrompt",
-    "PromptRefused", "build_instruct_prompt", "chat_template_ids", "check_user_text", "llama2_chat_ids",
+    "PromptRefused", "build_instruct_prompt", "check_user_text", "llama2_chat_ids", "template_chat_ids",
     "step_chat_ids", "step_dialog_text",
 ]

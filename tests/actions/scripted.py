@@ -8,7 +8,7 @@ from pathlib import Path
 from code_llama_ls.backends.base import BackendError, BackendStatus, CancelToken, Chunk, GenerationRequest
 from code_llama_ls.bench import tiny_model
 from code_llama_ls.completion.engine import Runtime
-from code_llama_ls.prompts.tokenization import InfillTokenizer
+from code_llama_ls.prompts.tokenization import ModelTokenizer
 
 
 class ScriptedBackend:
@@ -54,4 +54,4 @@ def tokenizer_dir() -> Path:
 
 
 def scripted_runtime(backend: ScriptedBackend) -> Runtime:
-    return Runtime(InfillTokenizer.from_file(tokenizer_dir() / "tokenizer.json"), backend)
+    return Runtime(ModelTokenizer.from_file(tokenizer_dir() / "tokenizer.json"), backend)

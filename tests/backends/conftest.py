@@ -7,12 +7,12 @@ import logging
 import pytest
 from loopback import LoopbackServer
 
-from code_llama_ls.prompts.tokenization import InfillTokenizer
+from code_llama_ls.prompts.tokenization import ModelTokenizer
 
 
 @pytest.fixture(scope="session")
-def tokenizer(tokenizer_dir) -> InfillTokenizer:
-    return InfillTokenizer.from_file(tokenizer_dir / "tokenizer.json")
+def tokenizer(tokenizer_dir) -> ModelTokenizer:
+    return ModelTokenizer.from_file(tokenizer_dir / "tokenizer.json")
 
 
 @pytest.fixture

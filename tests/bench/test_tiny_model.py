@@ -22,7 +22,7 @@ from code_llama_ls.bench.tiny_model import (
     trained_model,
 )
 from code_llama_ls.prompts.fim import assemble
-from code_llama_ls.prompts.tokenization import InfillTokenizer
+from code_llama_ls.prompts.tokenization import ModelTokenizer
 
 CASES = [pytest.param(ex, mode, id=f"{i}-{mode}") for i, ex in enumerate(KNOWN_EXAMPLES) for mode in ("psm", "spm")]
 
@@ -43,8 +43,8 @@ def trained_fallback_dir(fallback_dir: Path) -> Path:
 
 
 @lru_cache(maxsize=None)
-def _tokenizer(model_dir: Path) -> InfillTokenizer:
-    return InfillTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+def _tokenizer(model_dir: Path) -> ModelTokenizer:
+    return ModelTokenizer.from_pretrained(str(model_dir), local_files_only=True)
 
 
 def _check_reproduces(model_dir: Path, example, mode: str) -> None:
@@ -95,7 +95,7 @@ def test_trained_model_folder_loads_with_auto_classes(trained_dir: Path) -> None
 
     hf_tok = AutoTokenizer.from_pretrained(str(trained_dir), local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(str(trained_dir), local_files_only=True)
-    tok = InfillTokenizer.from_file(trained_dir / "tokenizer.json")
+    tok = ModelTokenizer.from_file(trained_dir / "tokenizer.json")
     config = model.config
     assert config.model_type == "llama"
     assert (config.hidden_size, config.num_hidden_layers) == (64, 2)
@@ -111,10 +111,10 @@ def test_trained_model_folder_loads_with_auto_classes(trained_dir: Path) -> None
 def test_trained_model_uses_the_code_llama_vocabulary(trained_dir: Path) -> None:
     if fixture_tokenizer_dir() is None:
         pytest.skip("../shared/fixtures/codellama-tokenizer is absent: the model uses the fallback tokenizer")
-    tok = InfillTokenizer.from_pretrained(str(trained_dir), local_files_only=True)
+    tok = ModelTokenizer.from_pretrained(str(trained_dir), local_files_only=True)
     s = tok.special
     assert (s.prefix, s.suffix, s.middle, s.eot) == (32007, 32008, 32009, 32010)
-    assert InfillTokenizer.from_file(trained_dir / "tokenizer.json").vocab_size == 32016
+    assert ModelTokenizer.from_file(trained_dir / "tokenizer.json").vocab_size == 32016
 
 
 def test_cached_model_is_reused(trained_dir: Path) -> None:
@@ -126,7 +126,7 @@ def test_random_model_loads_and_generates() -> None:
     from transformers import AutoModelForCausalLM
 
     folder = random_model(hidden_size=32, layers=1, heads=2, intermediate=64)
-    tok = InfillTokenizer.from_pretrained(str(folder), local_files_only=True)
+    tok = ModelTokenizer.from_pretrained(str(folder), local_files_only=True)
     prompt = assemble(tok, "def f(x):\n    ", "\n", "psm")
     got = greedy_complete(folder, prompt, max_new_tokens=8)
     assert 1 <= len(got) <= 8 and all(0 <= t < tok.vocab_size for t in got)
@@ -142,7 +142,7 @@ def test_fallback_tokenizer(fallback_dir: Path) -> None:
     from tokenizers import Tokenizer
     from transformers import AutoTokenizer
 
-    tok = InfillTokenizer.from_pretrained(str(fallback_dir), local_files_only=True)
+    tok = ModelTokenizer.from_pretrained(str(fallback_dir), local_files_only=True)
     raw = Tokenizer.from_file(str(fallback_dir / "tokenizer.json"))
     s = tok.special
     infill = [s.prefix, s.suffix, s.middle, s.eot]

@@ -10,14 +10,14 @@ from code_llama_ls.bench.tiny_model import build_fallback_tokenizer, fixture_tok
 from code_llama_ls.completion.engine import build_prompt
 from code_llama_ls.context.engine import ContextEngine
 from code_llama_ls.documents import DocumentStore
-from code_llama_ls.prompts.tokenization import InfillTokenizer
+from code_llama_ls.prompts.tokenization import ModelTokenizer
 from code_llama_ls.settings import Settings
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory) -> InfillTokenizer:
+def tokenizer(tmp_path_factory) -> ModelTokenizer:
     folder = fixture_tokenizer_dir() or build_fallback_tokenizer(tmp_path_factory.mktemp("tok"))
-    return InfillTokenizer.from_pretrained(str(folder), local_files_only=True)
+    return ModelTokenizer.from_pretrained(str(folder), local_files_only=True)
 
 
 def write(root: Path, files: dict[str, str]) -> None:

@@ -13,7 +13,7 @@ from pytest_lsp import LanguageClient
 
 from code_llama_ls.bench.tiny_model import KNOWN_EXAMPLES
 from code_llama_ls.prompts.fim import assemble
-from code_llama_ls.prompts.tokenization import InfillTokenizer
+from code_llama_ls.prompts.tokenization import ModelTokenizer
 
 ADD = next(ex for ex in KNOWN_EXAMPLES if ex.prefix.startswith("def add("))
 URI = "file:///workspace/add.py"
@@ -97,7 +97,7 @@ async def test_prompt_request_returns_the_exact_ids(client: LanguageClient, trai
     result = await client.protocol.send_request_async("codeLlama/prompt", {
         "textDocument": {"uri": URI}, "position": {"line": position.line, "character": position.character}})
     result = result if isinstance(result, dict) else result._asdict()
-    tokenizer = InfillTokenizer.from_pretrained(str(trained_model), local_files_only=True)
+    tokenizer = ModelTokenizer.from_pretrained(str(trained_model), local_files_only=True)
     assert result["mode"] == "psm"
     assert result["prefix"] == ADD.prefix and result["suffix"] == ADD.suffix
     assert list(result["ids"]) == assemble(tokenizer, ADD.prefix, ADD.suffix, "psm")
@@ -119,7 +119,7 @@ async def test_status_reports_ready_latency_and_progress(client: LanguageClient,
     await asyncio.sleep(0.2)
     last = client.status[-1]
     assert last["lastLatencyMs"] > 0 and last["lastStopReason"] == "eot"
-    assert last["lastTokens"] == len(InfillTokenizer.from_pretrained(str(trained_model)).encode_infilling(ADD.middle))
+    assert last["lastTokens"] == len(ModelTokenizer.from_pretrained(str(trained_model)).encode_infilling(ADD.middle))
 
 
 async def test_requests_for_the_same_state_share_one_generation(client: LanguageClient):
@@ -229,7 +229,7 @@ async def test_newer_request_that_types_the_running_generation_waits_for_it(foll
     from code_llama_ls.bench.tiny_model import greedy_complete
 
     total = next(ex for ex in KNOWN_EXAMPLES if ex.prefix.startswith("def total("))  # runs to maxNewTokens
-    tokenizer = InfillTokenizer.from_pretrained(str(random_model), local_files_only=True)
+    tokenizer = ModelTokenizer.from_pretrained(str(random_model), local_files_only=True)
     ids = assemble(tokenizer, total.prefix, total.suffix, "spm")  # automatic triggers use SPM
     typed = tokenizer.decode_infilling(greedy_complete(random_model, ids, 2))
     open_document(follow_client, URI, total.prefix + total.suffix)

@@ -23,9 +23,9 @@ LOGIT_TOLERANCE = 1e-4  # float32: reuse and a fresh prefill differ only by summ
 @pytest.fixture(scope="module")
 def backend(trained_model):
     from code_llama_ls.backends.transformers_backend import TransformersBackend
-    from code_llama_ls.prompts.tokenization import InfillTokenizer
+    from code_llama_ls.prompts.tokenization import ModelTokenizer
 
-    tok = InfillTokenizer.from_file(trained_model / "tokenizer.json")
+    tok = ModelTokenizer.from_file(trained_model / "tokenizer.json")
     b = TransformersBackend(str(trained_model), tok, device="cpu", dtype="float32", local_files_only=True)
     b._load_blocking(lambda *a: None)
     return b

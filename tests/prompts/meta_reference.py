@@ -117,9 +117,9 @@ def text_only_reference(folder: str) -> MetaReference:
 
 @functools.lru_cache(maxsize=None)
 def infill_tokenizer(folder: str):
-    from code_llama_ls.prompts.tokenization import InfillTokenizer
+    from code_llama_ls.prompts.tokenization import ModelTokenizer
 
-    return InfillTokenizer.from_pretrained(folder, local_files_only=True)
+    return ModelTokenizer.from_pretrained(folder, local_files_only=True)
 
 
 # -- documents and cases -----------------------------------------------------------------------

@@ -17,12 +17,12 @@ from code_llama_ls.bench import tiny_model
 from code_llama_ls.bench.lsp_window import Window, end_of
 from code_llama_ls.bench.tiny_model import KNOWN_EXAMPLES
 from code_llama_ls.prompts.fim import assemble
-from code_llama_ls.prompts.tokenization import InfillTokenizer
+from code_llama_ls.prompts.tokenization import ModelTokenizer
 
 ADD = KNOWN_EXAMPLES[0]
 
 
-def dummy_prefix_on_every_run(tokenizer: InfillTokenizer, text: str) -> list[int]:
+def dummy_prefix_on_every_run(tokenizer: ModelTokenizer, text: str) -> list[int]:
     """How llama.cpp reads a text prompt: <s>, control pieces as their ids, and each run of text
     between them encoded with SentencePiece's dummy prefix (``enc``), wherever it stands."""
     pieces = {piece_text(tokenizer, token): token for token in control_ids(tokenizer)}
@@ -36,8 +36,8 @@ def dummy_prefix_on_every_run(tokenizer: InfillTokenizer, text: str) -> list[int
 
 
 @pytest.fixture(scope="module")
-def tokenizer(trained_model) -> InfillTokenizer:
-    return InfillTokenizer.from_pretrained(str(trained_model), local_files_only=True)
+def tokenizer(trained_model) -> ModelTokenizer:
+    return ModelTokenizer.from_pretrained(str(trained_model), local_files_only=True)
 
 
 def test_text_prompts_are_read_with_a_dummy_prefix_after_every_control_token(llama_cpp_python_server, tokenizer):

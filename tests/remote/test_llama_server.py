@@ -17,7 +17,7 @@ from code_llama_ls.completion.cache import heal, piece_texts
 from code_llama_ls.completion.engine import build_prompt
 from code_llama_ls.completion.shape import shape_suggestion
 from code_llama_ls.documents import Document
-from code_llama_ls.prompts.tokenization import InfillTokenizer
+from code_llama_ls.prompts.tokenization import ModelTokenizer
 from code_llama_ls.settings import Settings
 
 EXPLAIN = next(ex for ex in INSTRUCT_EXAMPLES if ex.kind == "explain")
@@ -39,7 +39,7 @@ async def in_process(backend: TransformersBackend, ids: list[int], stop_ids) -> 
 
 async def test_inline_completion_sends_the_in_process_ids_and_gets_the_in_process_completion(
         llama_server, trained_model, tmp_path):
-    tokenizer = InfillTokenizer.from_pretrained(str(trained_model), local_files_only=True)
+    tokenizer = ModelTokenizer.from_pretrained(str(trained_model), local_files_only=True)
     settings = Settings(model=str(trained_model), local_files_only=True, context_enabled=False,
                         max_new_tokens=MAX_NEW_TOKENS)
     reference = TransformersBackend(str(trained_model), tokenizer, device="cpu", local_files_only=True)

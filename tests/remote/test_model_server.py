@@ -18,7 +18,7 @@ from tokenizers import Tokenizer
 from code_llama_ls.bench.tiny_model import KNOWN_EXAMPLES
 from code_llama_ls.model_server import text_prompt_ids
 from code_llama_ls.prompts.fim import assemble
-from code_llama_ls.prompts.tokenization import InfillTokenizer
+from code_llama_ls.prompts.tokenization import ModelTokenizer
 
 ADD = KNOWN_EXAMPLES[0]
 
@@ -29,8 +29,8 @@ def model_server_command(model: Path, *where: str, idle: float = 600) -> list[st
 
 
 @pytest.fixture(scope="module")
-def tokenizer(trained_model) -> InfillTokenizer:
-    return InfillTokenizer.from_pretrained(str(trained_model), local_files_only=True)
+def tokenizer(trained_model) -> ModelTokenizer:
+    return ModelTokenizer.from_pretrained(str(trained_model), local_files_only=True)
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +145,7 @@ def test_unix_socket_disconnect_cancels_and_idle_exit(random_model, tmp_path):
     process = start_process(model_server_command(random_model, "--socket", str(path), idle=3), tmp_path / "log")
     try:
         wait_healthy("http://localhost", process, uds=str(path))
-        tok = InfillTokenizer.from_pretrained(str(random_model), local_files_only=True)
+        tok = ModelTokenizer.from_pretrained(str(random_model), local_files_only=True)
         with httpx.Client(transport=httpx.HTTPTransport(uds=str(path)), base_url="http://localhost", timeout=30) as client:
             body = {"prompt": assemble(tok, "x = ", "\n", "psm"), "max_tokens": 16_000, "temperature": 0, "stream": True}
             with client.stream("POST", "/v1/completions", json=body) as response:
