@@ -13,7 +13,7 @@ punctuation, whitespace and byte pieces are never backed off.
 the model picked ``generated[0]``, then ``generated[1]`` … A later request whose (healed) prompt
 ids are ``base + generated[:k]`` would make the same picks from ``generated[k]`` on, so its
 suggestion is read off the path without a model call, provided the path covers everything that
-request would show: it ended on ``▁<EOT>``, or it is the same prompt (``k == 0``) cut by
+request would show: it ended on ``▁<EOT>`` (or, left to right, at its unit's end), or it is the same prompt (``k == 0``) cut by
 ``maxNewTokens``, or the request shows one line and the rest of the path already holds a line
 break. With healing, the picks from ``generated[k]`` on must also satisfy the constraint (they
 do when the path's tokens spell the backed-off text; the constrained argmax is then the path's
@@ -74,7 +74,7 @@ def heal(prompt: InfillPrompt, pieces: list[str], whitespace: bool = False) -> t
 class CachedGeneration:
     base: list[int]  # the ids the generation was fed (healed prompt)
     generated: list[int]  # every generated token (no stop token)
-    reason: str  # eot | max_tokens | line_end | cancelled | error
+    reason: str  # eot | max_tokens | line_end | unit_end | cancelled | error
     max_new_tokens: int
     generation_id: int
 
@@ -164,7 +164,7 @@ def _read_off(entry: CachedGeneration, ids: list[int], heal_text: str, scope: st
     text = tokenizer.decode_infilling(rest)
     if heal_text:
         text = text[len(heal_text):]
-    complete = entry.reason == "eot" or (k == 0 and entry.reason == "max_tokens") \
+    complete = entry.reason in ("eot", "unit_end") or (k == 0 and entry.reason == "max_tokens") \
         or (scope == "line" and "\n" in text)
     if not complete:
         return None

@@ -147,6 +147,33 @@ def infill_parts(prompt: InfillPrompt) -> InfillParts:
     return InfillParts(local, prompt.suffix, tuple((snippet.path, snippet.text) for snippet in prompt.snippets))
 
 
+class UnitEnd:
+    """Whether a left-to-right generation has written past what will be shown.
+
+    A model that does not infill never ends the unit itself (it goes on into the next function,
+    or into prose), so every suggestion would cost ``maxNewTokens``. After each complete line we
+    shape the text so far (as if ``maxNewTokens`` had cut it): once a whole line lies after the
+    end of what would be shown, later tokens can only be cut off too, and the generation stops
+    (``unit_end``) with the same suggestion a full run would show."""
+
+    def __init__(self, cursor) -> None:
+        self._cursor = cursor
+        self._lines = 0
+        self.over = False
+
+    def reached(self, produced: str) -> bool:
+        lines = produced.count("\n")
+        if lines < 2 or lines == self._lines:
+            return False
+        self._lines = lines
+        shown = postprocess_outcome(produced, self._cursor, truncated=True).suggestion
+        if shown is None:
+            return False
+        end = produced.find("\n", len(shown.text))
+        self.over = end != -1 and end < produced.rfind("\n")
+        return self.over
+
+
 class CompletionEngine:
     def __init__(self, runtime: Callable[[], "asyncio.Future[Runtime] | asyncio.Task[Runtime]"],
                  settings: Callable[[], Settings],
@@ -339,6 +366,7 @@ class CompletionEngine:
         raw, tokens, reason = "", 0, "max_tokens"
         final = None
         request_cancel = request.cancel
+        unit_end = UnitEnd(cursor) if prompt.mode == "l2r" else None
         try:
             async for chunk in runtime.backend.stream(backend_request, request_cancel):
                 raw += chunk.text
@@ -349,11 +377,15 @@ class CompletionEngine:
                     final = chunk
                 elif scope == "line" and "\n" in generation.produced:
                     request_cancel.cancel()  # the first line is complete: nothing more will be shown
+                elif unit_end is not None and unit_end.reached(generation.produced):
+                    request_cancel.cancel()  # left to right: the shown unit is over, the rest is cut
         finally:
             if not generation.finished.done():
                 generation.finished.set_result(None)
             if self._running.get(uri) is generation:
                 del self._running[uri]
+            if reason == "cancelled" and unit_end is not None and unit_end.over:
+                reason = "unit_end"
             if final is not None and final.ids is not None and greedy:
                 cached_reason = "line_end" if reason == "cancelled" and scope == "line" \
                     and "\n" in generation.produced else reason
@@ -365,7 +397,7 @@ class CompletionEngine:
         generated = time.perf_counter()
         raw = generation.produced
 
-        outcome = postprocess_outcome(raw, cursor, truncated=reason == "max_tokens")
+        outcome = postprocess_outcome(raw, cursor, truncated=reason in ("max_tokens", "unit_end"))
         text = outcome.suggestion
         finished = time.perf_counter()
         timings = {
