@@ -29,6 +29,8 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-context-tokens", type=int, help="prompt + completion budget (default by device)")
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--fim-mode", choices=["auto", "psm", "spm"], default="auto")
+    parser.add_argument("--infilling", choices=["auto", "on", "off"], default="auto",
+                        help="fill-in-the-middle or left-to-right prompts (default: auto, by model)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--local-files-only", action="store_true", help="never download from the hub")
     add_remote_options(parser)
@@ -143,6 +145,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         max_context_tokens=args.max_context_tokens,
         max_new_tokens=args.max_new_tokens,
         fim_mode=args.fim_mode,
+        infilling=args.infilling,
         device=args.device,
         local_files_only=args.local_files_only,
         **remote_settings(args),
@@ -240,6 +243,7 @@ def _prompt(args: argparse.Namespace) -> int:
     from code_llama_ls.completion.engine import CompletionEngine, build_prompt
     from code_llama_ls.hub import load_failure, load_settings
     from code_llama_ls.prompts.tokenization import ModelTokenizer, TokenizerError
+    from code_llama_ls.runtime import detect_capabilities
 
     document, offset = _open_at(args)
     settings = _settings(args)
@@ -251,7 +255,8 @@ def _prompt(args: argparse.Namespace) -> int:
         tokenizer = ModelTokenizer.from_pretrained(used.tokenizer_name, local_files_only=used.local_files_only)
     except TokenizerError as exc:
         raise TokenizerError(load_failure(settings, used, exc)) from None
-    prompt = build_prompt(document, offset, tokenizer, settings, _device_type(settings), context)
+    prompt = build_prompt(document, offset, tokenizer, settings, _device_type(settings), context,
+                          capabilities=detect_capabilities(used, tokenizer))
     if args.json:
         print(json.dumps(prompt.to_json(), ensure_ascii=False))
     else:

@@ -101,11 +101,12 @@ def exit_status(exc: BaseException) -> int | None:
     from code_llama_ls.actions.service import ActionError, ModelError, NoUsableAnswer, SelectionError
     from code_llama_ls.backends.base import BackendError
     from code_llama_ls.completion.engine import CompletionSkipped
+    from code_llama_ls.model_files import ModelFileError
     from code_llama_ls.prompts.tokenization import TokenizerError
 
     if isinstance(exc, CliError):
         return exc.status
     statuses = ((ModelError, EXIT_MODEL), (NoUsableAnswer, EXIT_NOTHING), (SelectionError, EXIT_USAGE),
                 (ActionError, EXIT_INPUT), (CompletionSkipped, EXIT_INPUT), (BackendError, EXIT_MODEL),
-                (TokenizerError, EXIT_MODEL))
+                (TokenizerError, EXIT_MODEL), (ModelFileError, EXIT_MODEL))
     return next((status for kind, status in statuses if isinstance(exc, kind)), None)

@@ -171,11 +171,14 @@ class CodeLlamaServer(LanguageServer):
 
     def _generated(self, info: dict) -> None:
         self._status.update(lastLatencyMs=info["latencyMs"], lastTokens=info["tokens"],
-                            lastStopReason=info["stopReason"], lastPromptTokens=info["promptTokens"])
+                            lastStopReason=info["stopReason"], lastPromptTokens=info["promptTokens"],
+                            lastPromptMode=info["promptMode"])
         self.send_status()
 
     def send_status(self) -> None:
         self._status["model"] = self.settings.model
+        loaded = self.runtime.loaded
+        self._status["completionMode"] = loaded.capabilities.completion_mode if loaded is not None else None
         self.protocol.notify(STATUS_NOTIFICATION, dict(self._status))
 
     def _supports_progress(self) -> bool:
@@ -336,7 +339,11 @@ async def completion(ls: CodeLlamaServer, params: types.CompletionParams):
 
 @server.feature(PROMPT_REQUEST)
 async def prompt(ls: CodeLlamaServer, params: Any):
-    """The exact prompt the model would see at a position (same object as the CLI's JSON)."""
+    """The exact prompt the model would see at a position (same object as the CLI's JSON); with
+    ``{action, range}`` the instruct prompt of that action (explain, ask, docstring, tests)."""
+    data = _as_dict(params)
+    if isinstance(data, dict) and "action" in data:
+        return await ls.actions.prompt_request(data)
     try:
         position_params = _converter.structure(_as_dict(params), types.TextDocumentPositionParams)
         document, offset = ls.locate(position_params.text_document.uri, position_params.position)
@@ -348,7 +355,7 @@ async def prompt(ls: CodeLlamaServer, params: Any):
     except Exception as exc:  # malformed params
         raise ValueError(f"{PROMPT_REQUEST} expects TextDocumentPositionParams: {exc}") from exc
     return build_prompt(document, offset, runtime.tokenizer, ls.settings, runtime.backend.device_type,
-                        ls.context).to_json()
+                        ls.context, capabilities=runtime.capabilities).to_json()
 
 
 @server.feature(DOCUMENT_TEXT_REQUEST)

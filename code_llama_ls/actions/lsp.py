@@ -150,6 +150,22 @@ class ActionsLsp:
             raise ValueError(result["error"])
         return {"markdown": result.get("markdown", "")}
 
+    async def prompt_request(self, data: dict) -> dict:
+        """``codeLlama/prompt`` with ``action``: the exact instruct prompt that action would send."""
+        try:
+            kind, uri, range_ = data["action"], data["textDocument"]["uri"], _range_from(data["range"])
+            document = self.server.documents.get(uri)
+            start, end = self._offsets(document, range_)
+            prepared = await self.service.prompt(kind, document, start, end, question=data.get("question"))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"codeLlama/prompt with an action expects {{action, textDocument, range, question?}}: "
+                             f"{exc}") from exc
+        except (DocumentError, PositionError, ActionError) as exc:
+            raise ValueError(str(exc)) from exc
+        prompt = prepared.prompt
+        return {"ids": prompt.ids, "format": prompt.format, "stopIds": sorted(prompt.stop_ids),
+                "messages": [{"role": role, "content": content} for role, content in prompt.messages]}
+
     async def run(self, kind: str, uri: str, range_: types.Range, question: str | None, replace: bool,
                   show_errors: bool) -> dict:
         try:

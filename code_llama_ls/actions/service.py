@@ -23,7 +23,7 @@ from code_llama_ls.completion.engine import Runtime
 from code_llama_ls.context.engine import ContextEngine
 from code_llama_ls.context.index import uri_to_path
 from code_llama_ls.documents import Document
-from code_llama_ls.prompts.instruct import PromptRefused
+from code_llama_ls.prompts.instruct import InstructPrompt, PromptRefused
 from code_llama_ls.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,17 @@ def target_for(kind: str, document: Document, start: int, end: int) -> Target | 
 Reader = Callable[[Path], "str | None"]
 
 
+@dataclass
+class Prepared:
+    """A checked action request: its prompt, the runtime that answers it, the document's text
+    it was built from, and the definition it works on (docstring / tests)."""
+
+    prompt: InstructPrompt
+    runtime: Runtime
+    text: str
+    target: Target | None
+
+
 class ActionService:
     def __init__(self, runtime: Callable[[], Awaitable[Runtime]], settings: Callable[[], Settings],
                  context: ContextEngine | None = None, roots: Callable[[], list[Path]] = lambda: [],
@@ -92,12 +103,12 @@ class ActionService:
         self._roots = roots
         self._read = read or _read_disk
 
-    async def run(self, kind: str, document: Document, start: int, end: int, *, question: str | None = None,
-                  replace: bool = False, cancel: CancelToken | None = None,
-                  on_text: Callable[[str], None] = lambda text: None, place: str | None = None) -> ActionResult:
-        """``place`` names ``start``–``end`` in messages as the caller's user knows it ("line 3 of
+    async def prompt(self, kind: str, document: Document, start: int, end: int, *, question: str | None = None,
+                     replace: bool = False, place: str | None = None) -> Prepared:
+        """The checked request and its exact instruct prompt (``codeLlama/prompt`` shows it).
+
+        ``place`` names ``start``–``end`` in messages as the caller's user knows it ("line 3 of
         add.py" on the command line); by default "the cursor" or "the selection"."""
-        cancel = cancel or CancelToken()
         if kind not in KINDS:
             raise ActionError(f"unknown action {kind!r}")
         language = document.language
@@ -144,6 +155,15 @@ class ActionService:
                                    chat_format=runtime.capabilities.chat_format)
         except PromptTooLong as exc:
             raise SelectionError(str(exc)) from exc
+        return Prepared(prompt, runtime, text, target)
+
+    async def run(self, kind: str, document: Document, start: int, end: int, *, question: str | None = None,
+                  replace: bool = False, cancel: CancelToken | None = None,
+                  on_text: Callable[[str], None] = lambda text: None, place: str | None = None) -> ActionResult:
+        cancel = cancel or CancelToken()
+        prepared = await self.prompt(kind, document, start, end, question=question, replace=replace, place=place)
+        prompt, runtime, text, target = prepared.prompt, prepared.runtime, prepared.text, prepared.target
+        settings = self._settings()
         if settings.log_prompts:
             log.info("%s prompt for %s: %d ids", kind, document.uri, len(prompt.ids))
 
