@@ -22,6 +22,7 @@ from functools import cache
 
 from tree_sitter import Node, Parser
 
+from code_llama_ls.context.base import walk
 from code_llama_ls.context.languages import grammar
 
 KINDS = (1, 2, 3, 4, 5)
@@ -76,14 +77,6 @@ def states_in(path: str, text: str, language: str, kind: int, rng: random.Random
             yield State(path, language, kind, text, cursor, end)
 
 
-def _walk(node: Node) -> Iterator[Node]:
-    stack = [node]
-    while stack:
-        node = stack.pop()
-        yield node
-        stack.extend(reversed(node.children))
-
-
 def _statements(block: Node) -> list[Node]:
     return [child for child in block.named_children if child.type != "comment"]
 
@@ -94,7 +87,7 @@ def _starts_line(text: str, offset: int) -> bool:
 
 
 def _rest_of_block(root: Node, text: str, language: str, rng: random.Random) -> Iterator[tuple[int, int]]:
-    for block in _walk(root):
+    for block in walk(root):
         statements = _statements(block) if block.type in BLOCKS[language] else []
         if len(statements) < 2:
             continue
@@ -117,7 +110,7 @@ def _gold_end(block: Node, end: int, text: str, language: str) -> int:
 
 
 def _block_body(root: Node, text: str, language: str, rng: random.Random) -> Iterator[tuple[int, int]]:
-    for block in _walk(root):
+    for block in walk(root):
         statements = _statements(block) if block.type in BLOCKS[language] else []
         if not statements or not _starts_line(text, statements[0].start_byte):
             continue
@@ -129,7 +122,7 @@ def _block_body(root: Node, text: str, language: str, rng: random.Random) -> Ite
 
 
 def _between_pair(root: Node, text: str, language: str, rng: random.Random) -> Iterator[tuple[int, int]]:
-    for node in _walk(root):
+    for node in walk(root):
         if node.child_count < 3 or node.children[0].type not in PAIRS:
             continue
         opener, closer = node.children[0], node.children[-1]
@@ -139,7 +132,7 @@ def _between_pair(root: Node, text: str, language: str, rng: random.Random) -> I
 
 def _leaves_by_line(root: Node) -> dict[int, list[Node]]:
     lines: dict[int, list[Node]] = {}
-    for node in _walk(root):
+    for node in walk(root):
         if node.child_count == 0 and node.end_byte > node.start_byte and node.start_point[0] == node.end_point[0]:
             lines.setdefault(node.start_point[0], []).append(node)
     return lines

@@ -8,13 +8,23 @@ leads, and a skeleton (signature, doc, member signatures; bodies elided) of a de
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from tree_sitter import Tree
+from tree_sitter import Node, Tree
 
 from code_llama_ls.memory import Lru
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """``node`` and all below it, in document order (depth first, without recursion)."""
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(reversed(node.children))
 
 
 @dataclass(frozen=True)

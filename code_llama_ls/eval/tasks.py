@@ -34,6 +34,7 @@ from pathlib import Path
 
 from tree_sitter import Node, Point
 
+from code_llama_ls.context.base import walk
 from code_llama_ls.context.languages import PLAIN_TEXT, language_name
 from code_llama_ls.context.privacy import IgnoreRules
 from code_llama_ls.documents import Document, Position
@@ -169,14 +170,6 @@ def cut_tasks(files: Sequence[SourceFile], seed: int, limit: int,
     return interleaved[:limit]
 
 
-def _walk(node: Node) -> Iterator[Node]:
-    stack = [node]
-    while stack:
-        node = stack.pop()
-        yield node
-        stack.extend(reversed(node.children))
-
-
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
 
@@ -205,7 +198,7 @@ def _line_spans(source: _Parsed) -> Iterator[tuple[int, int]]:
 def _block_spans(source: _Parsed, rng: random.Random) -> Iterator[tuple[int, int]]:
     """One cursor per block with a body on its own lines: after the header, or after the first
     body line."""
-    for node in _walk(source.root):
+    for node in walk(source.root):
         colon = node.prev_sibling
         if node.type != "block" or colon is None or colon.type != ":" or node.start_point.row <= colon.end_point.row:
             continue
@@ -254,14 +247,14 @@ def _top_level_functions(parsed: Sequence[_Parsed]) -> dict[str, set[str]]:
 
 def _defined_elsewhere(source: _Parsed, defined_in: dict[str, set[str]]) -> set[str]:
     """Names of functions defined in other files, and nowhere in this one (at any depth)."""
-    own = {source.text_of(name) for node in _walk(source.root)
+    own = {source.text_of(name) for node in walk(source.root)
            if node.type in ("function_definition", "class_definition")
            and (name := node.child_by_field_name("name")) is not None}
     return {name for name, paths in defined_in.items() if paths - {source.file.path} and name not in own}
 
 
 def _call_spans(source: _Parsed, elsewhere: set[str]) -> Iterator[tuple[int, int]]:
-    for node in _walk(source.root):
+    for node in walk(source.root):
         function, arguments = node.child_by_field_name("function"), node.child_by_field_name("arguments")
         if node.type != "call" or arguments is None or arguments.type != "argument_list" \
                 or arguments.start_point.row != arguments.end_point.row:

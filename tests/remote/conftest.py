@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from remote_servers import free_port, require, start_process, stop_group, wait_healthy
+from remote_servers import free_port, require, serving
 
 from code_llama_ls.bench import llama_cpp
 
@@ -45,13 +45,8 @@ def llama_server(llama_server_binary, tiny_gguf, tmp_path_factory) -> Iterator[s
     """``llama-server`` on 127.0.0.1 and a free port serving the tiny GGUF; its base URL."""
     port = free_port()
     log = tmp_path_factory.mktemp("llama-server") / "llama-server.log"
-    process = start_process(llama_cpp.llama_server_command(tiny_gguf, port), log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, process)
+    with serving(llama_cpp.llama_server_command(tiny_gguf, port), port, log) as url:
         yield url
-    finally:
-        stop_group(process)
 
 
 @pytest.fixture(scope="session")
@@ -63,11 +58,7 @@ def llama_cpp_python_server(llama_server_binary, tiny_gguf, tmp_path_factory) ->
     require(not missing, f"llama_cpp.server needs {', '.join(missing)} (the dev extra installs them)")
     port = free_port()
     log = tmp_path_factory.mktemp("llama-cpp-python") / "server.log"
-    process = start_process([sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_gguf),
-                             "--host", "127.0.0.1", "--port", str(port)], log, env=llama_cpp.python_server_env())
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, process, path="/v1/models")
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_gguf), "--host", "127.0.0.1",
+               "--port", str(port)]
+    with serving(command, port, log, env=llama_cpp.python_server_env(), path="/v1/models") as url:
         yield url
-    finally:
-        stop_group(process)

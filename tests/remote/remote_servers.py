@@ -9,6 +9,8 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -75,3 +77,16 @@ def start_process(command: list[str], log_path: Path, env: dict[str, str] | None
                                    env=env, start_new_session=True)
     process.log_path = log_path  # type: ignore[attr-defined]
     return process
+
+
+@contextmanager
+def serving(command: list[str], port: int, log_path: Path, env: dict[str, str] | None = None,
+            path: str = "/health") -> Iterator[str]:
+    """A server process on 127.0.0.1:``port`` from healthy to stopped; its base URL."""
+    process = start_process(command, log_path, env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process, path=path)
+        yield url
+    finally:
+        stop_group(process)

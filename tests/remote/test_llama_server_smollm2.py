@@ -1,0 +1,58 @@
+"""The real pretrained model through a real inference server: SmolLM2's GGUF file served by
+llama.cpp's ``llama-server`` (the build the other remote tests use), reached by the language
+server with ``backend: openai``. The language server reads the tokenizer from the same file, so
+the prompt it sends (recorded by a loopback proxy) is exactly the in-process left-to-right ids."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from recording_proxy import RecordingProxy
+from remote_servers import free_port, serving
+
+from code_llama_ls.bench import llama_cpp
+from code_llama_ls.bench.lsp_window import Window, end_of
+from code_llama_ls.completion.engine import build_prompt
+from code_llama_ls.documents import Document
+from code_llama_ls.runtime import detect_capabilities
+from code_llama_ls.settings import Settings
+
+MAX_NEW_TOKENS = 32
+MAX_CONTEXT = 2048
+BEFORE = "import json\n\n\ndef load(path):\n    with open(path) as handle:\n        return json.load("
+AFTER = ")\n"
+
+
+@pytest.fixture(scope="module")
+def smollm2_server(llama_server_binary, smollm2_gguf, tmp_path_factory) -> Iterator[str]:
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama-server-smollm2") / "llama-server.log"
+    with serving(llama_cpp.llama_server_command(smollm2_gguf, port, parallel=1), port, log) as url:
+        yield url
+
+
+async def test_llama_server_answers_from_the_in_process_ids(smollm2_server, smollm2_gguf, smollm2_tokenizer, tmp_path):
+    proxy = RecordingProxy(smollm2_server)
+    window = Window({"model": str(smollm2_gguf), "backend": "openai", "url": await proxy.start(),
+                     "promptFormat": "token_ids", "maxNewTokens": MAX_NEW_TOKENS, "maxContextTokens": MAX_CONTEXT,
+                     "debounceMs": 0, "contextEnabled": False})
+    uri = (tmp_path / "load.py").as_uri()
+    try:
+        status = await window.start()
+        assert status["state"] == "ready" and "left-to-right" in status["message"], status
+        window.open(uri, BEFORE + AFTER)
+        shown = await window.complete(uri, *end_of(BEFORE))
+        assert shown and shown[0].strip(), shown
+
+        settings = Settings(model=str(smollm2_gguf), max_new_tokens=MAX_NEW_TOKENS, max_context_tokens=MAX_CONTEXT,
+                            context_enabled=False)
+        prompt = build_prompt(Document(uri, BEFORE + AFTER, 1), len(BEFORE), smollm2_tokenizer, settings, "cpu",
+                              capabilities=detect_capabilities(settings, smollm2_tokenizer))
+        assert prompt.mode == "l2r"
+        sent = proxy.bodies("/v1/completions")[-1]
+        assert sent["prompt"] == prompt.ids
+        assert sent["max_tokens"] == MAX_NEW_TOKENS and sent["temperature"] == 0
+    finally:
+        await window.stop()
+        await proxy.stop()
