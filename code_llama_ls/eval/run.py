@@ -74,7 +74,7 @@ class Runner:
         if cached is not None and isinstance(cached.get("infilling"), bool):
             return cached["infilling"]
         runtime = await self.runtime.get()
-        infilling = bool(getattr(getattr(runtime, "capabilities", None), "infilling", True))
+        infilling = runtime.capabilities.infilling
         if self._cache is not None:
             self._cache.put(self._model_key, CAPABILITIES, {"infilling": infilling})
         return infilling
