@@ -29,7 +29,7 @@ def looks_like_path(name: str) -> bool:
 
 def find_gguf(name_or_path: str) -> Path | None:
     """The GGUF file ``name_or_path`` names: the file itself, or the one ``.gguf`` in a folder
-    that has no ``tokenizer.json``/``config.json`` of its own; None for anything else."""
+    that has no ``config.json`` (a Hugging Face checkpoint) of its own; None for anything else."""
     if not looks_like_path(name_or_path):
         return None
     path = Path(name_or_path).expanduser()
@@ -37,7 +37,7 @@ def find_gguf(name_or_path: str) -> Path | None:
         if not path.is_file():
             raise ModelFileError(f"no such GGUF file {name_or_path!r}")
         return path
-    if not path.is_dir() or (path / "tokenizer.json").is_file() or (path / "config.json").is_file():
+    if not path.is_dir() or (path / "config.json").is_file():
         return None
     found = sorted(path.glob("*.gguf"))
     if len(found) > 1:

@@ -142,10 +142,12 @@ class ChunkedWriter:
 
 
 def text_prompt_ids(tokenizer: ModelTokenizer, text: str) -> list[int]:
-    """Token ids of a text prompt: ``<s>``, then the text with control pieces (``▁<PRE>`` …) as
-    their ids and the runs between them encoded as SentencePiece does, its dummy prefix only
-    before a run at the very start. That is what a Hugging Face tokenizer gives (vLLM's text
-    path), except for text that starts with spaces, where SentencePiece (Meta's reference) wins."""
+    """Token ids of a text prompt: ``<s>`` (for a vocabulary without Code Llama's control pieces,
+    BOS where its tokenizer adds one), then the text with control pieces (``▁<PRE>`` …) as their
+    ids and the runs between them encoded as SentencePiece does, its dummy prefix only before a
+    run at the very start. That is what a Hugging Face tokenizer gives (vLLM's text path), except
+    for text that starts with spaces, where SentencePiece (Meta's reference) wins. Other families'
+    control pieces (``<|im_start|>``) in a text prompt stay text: send token ids for those."""
     start = [tokenizer.special.bos] if tokenizer.special.fim else tokenizer.prompt_start()
     pieces = {p: tokenizer.token_id(p) for p in ("<s>", "</s>", *(p for ps in INFILL_TOKENS.values() for p in ps))}
     controls = {p: i for p, i in pieces.items() if i is not None}
@@ -436,11 +438,12 @@ def add_arguments(commands: Any) -> None:
 
 async def serve(args: argparse.Namespace) -> int:
     from code_llama_ls.backends.transformers_backend import TransformersBackend
+    from code_llama_ls.model_files import ModelFileError
     from code_llama_ls.prompts.tokenization import TokenizerError
 
     try:
         tokenizer = ModelTokenizer.from_pretrained(args.tokenizer or args.model, local_files_only=args.local_files_only)
-    except TokenizerError as exc:
+    except (TokenizerError, ModelFileError) as exc:
         print(f"code-llama-ls model-server: {exc}", file=sys.stderr)
         return 1
     backend = TransformersBackend(args.model, tokenizer, device=args.device, dtype=args.dtype,

@@ -15,7 +15,7 @@ import gc
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from code_llama_ls.backends import create_backend
 from code_llama_ls.backends.base import BackendError
@@ -35,15 +35,19 @@ def runtime_key(settings: Settings) -> tuple:
     return (settings.backend, settings.model, settings.tokenizer_name, settings.device, settings.dtype,
             settings.local_files_only, settings.url, settings.api_key_env, settings.prompt_format,
             settings.instruct_endpoint, settings.request_timeout_s, settings.max_retries, settings.ca_cert_path,
-            settings.log_prompts if settings.remote else None, settings.shared_model_server, settings.infilling)
+            settings.log_prompts if settings.remote else None, settings.shared_model_server)
+
+
+def model_config_of(settings: Settings) -> dict:
+    """The config capability detection reads: the model's own, or for a remote backend the
+    tokenizer folder's (the server's model is only a name here)."""
+    source = settings.tokenizer_name if settings.remote else settings.model
+    return model_config(source, local_files_only=settings.local_files_only)
 
 
 def detect_capabilities(settings: Settings, tokenizer: ModelTokenizer) -> capabilities.Capabilities:
-    """What the model can do, from its name, its config (the model's own, or for a remote
-    backend the tokenizer folder's) and its tokenizer."""
-    source = settings.tokenizer_name if settings.remote else settings.model
-    config = model_config(source, local_files_only=settings.local_files_only)
-    return capabilities.detect(settings.model, config, tokenizer, settings.infilling)
+    """What the model can do, from its name, its config and its tokenizer."""
+    return capabilities.detect(settings.model, model_config_of(settings), tokenizer, settings.infilling)
 
 
 @dataclass
@@ -66,6 +70,7 @@ class RuntimeManager:
         self.loaded: Runtime | None = None
         self._failed_at = 0.0
         self._last_error: str | None = None
+        self._config: dict = {}  # the loaded model's config fields (capability detection)
 
     def get(self) -> asyncio.Task[Runtime]:
         """The (possibly still loading) runtime for the current settings."""
@@ -76,6 +81,8 @@ class RuntimeManager:
             self._key, self.loaded = key, None
             self._task = asyncio.ensure_future(self._load(settings, old))
             self._task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        elif self.loaded is not None and self.loaded.capabilities.setting != settings.infilling:
+            self._redetect(self.loaded, settings)
         return self._task
 
     def _retry_remote(self, settings: Settings) -> bool:
@@ -97,7 +104,8 @@ class RuntimeManager:
             tokenizer = await asyncio.to_thread(
                 ModelTokenizer.from_pretrained, used.tokenizer_name, local_files_only=used.local_files_only
             )
-            found = await asyncio.to_thread(detect_capabilities, used, tokenizer)
+            self._config = await asyncio.to_thread(model_config_of, used)
+            found = capabilities.detect(used.model, self._config, tokenizer, used.infilling)
             backend = create_backend(used, tokenizer)
             loop = asyncio.get_running_loop()
             await backend.load(lambda message, percentage: loop.call_soon_threadsafe(
@@ -121,8 +129,23 @@ class RuntimeManager:
         # (~100-250 ms on the event loop, measured on 2 cores). Keep them out of its view.
         gc.freeze()
         self._events.progress_end("ready")
-        self._events.status("ready", f"{backend.status().message}; {found.completion_mode} ({found.why})")
+        self._events.status("ready", self._ready_message(self.loaded))
         return self.loaded
+
+    def _redetect(self, runtime: Runtime, settings: Settings) -> None:
+        """``infilling`` changes what the loaded model is asked for, not the model: no reload."""
+        try:
+            runtime.capabilities = capabilities.detect(settings.model, self._config, runtime.tokenizer,
+                                                       settings.infilling)
+        except TokenizerError as exc:  # infilling: on, and the tokenizer has no FIM tokens
+            runtime.capabilities = replace(runtime.capabilities, setting=settings.infilling)
+            self._events.error(f"Code Llama: {exc}; completions stay {runtime.capabilities.completion_mode}")
+        self._events.status("ready", self._ready_message(runtime))
+
+    @staticmethod
+    def _ready_message(runtime: Runtime) -> str:
+        found = runtime.capabilities
+        return f"{runtime.backend.status().message}; {found.completion_mode} ({found.why})"
 
     async def close(self) -> None:
         if self.loaded is not None:

@@ -155,6 +155,8 @@ class ActionService:
                                    chat_format=runtime.capabilities.chat_format)
         except PromptTooLong as exc:
             raise SelectionError(str(exc)) from exc
+        except ValueError as exc:  # the model's chat template cannot hold this dialog
+            raise ModelError(f"cannot build the instruct prompt: {exc}") from exc
         return Prepared(prompt, runtime, text, target)
 
     async def run(self, kind: str, document: Document, start: int, end: int, *, question: str | None = None,

@@ -84,6 +84,7 @@ class CacheHit:
     raw: str  # the suggestion's raw text (healed text already cut)
     tokens: int
     generation_id: int
+    reason: str = "eot"  # how the generation it is read from ended
 
 
 class CompletionCache:
@@ -168,4 +169,4 @@ def _read_off(entry: CachedGeneration, ids: list[int], heal_text: str, scope: st
         or (scope == "line" and "\n" in text)
     if not complete:
         return None
-    return CacheHit(text, len(rest), entry.generation_id)
+    return CacheHit(text, len(rest), entry.generation_id, entry.reason)

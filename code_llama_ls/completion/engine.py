@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -147,15 +148,20 @@ def infill_parts(prompt: InfillPrompt) -> InfillParts:
     return InfillParts(local, prompt.suffix, tuple((snippet.path, snippet.text) for snippet in prompt.snippets))
 
 
+CONTINUATION = re.compile(r"(\}\s*)?(else|elif|except|finally|catch|case|default)\b")
+"""A line that leaves the block only to go on with its statement (``else:``, ``} catch (e) {``)."""
+
+
 class UnitEnd:
     """Whether a left-to-right generation has written past what will be shown.
 
     A model that does not infill never ends the unit itself (it goes on into the next function,
     or into prose), so every suggestion would cost ``maxNewTokens``. After each complete line we
     shape the text so far (as if ``maxNewTokens`` had cut it). The unit is over once what would be
-    shown ends before a complete line indented less than the suggestion's own code: a line that
-    leaves the block, which the shaping cuts at whatever follows. A line cut for a reason later
-    text can undo (a block header still waiting for its body) is not such a line."""
+    shown ends before a complete line indented less than the suggestion's own code that does not
+    go on with its statement (``else:``, ``except``): a line that leaves the block, which the
+    shaping cuts at whatever follows. A line cut for a reason later text can undo (a block header
+    still waiting for its body) is not such a line. Once over, it stays over."""
 
     def __init__(self, cursor) -> None:
         self._cursor = cursor
@@ -164,22 +170,24 @@ class UnitEnd:
 
     def reached(self, produced: str) -> bool:
         lines = produced.count("\n")
-        if lines < 2 or lines == self._lines:
-            return False
+        if self.over or lines < 2 or lines == self._lines:
+            return self.over
         self._lines = lines
         shown = postprocess_outcome(produced, self._cursor, truncated=True).suggestion
         if shown is None:
             return False
+        text = shown.text.replace("\r\n", "\n")  # shaped in the document's line breaks
         complete = produced[:produced.rfind("\n")]
-        after = [line for line in complete[len(shown.text):].split("\n")[1:] if line.strip()]
-        self.over = bool(after) and _indent(after[0]) < self._level(shown.text)
+        after = [line for line in complete[len(text):].split("\n")[1:] if line.strip()]
+        self.over = bool(after) and _indent(after[0]) < self._level(text) \
+            and not CONTINUATION.match(after[0].lstrip())
         return self.over
 
     def _level(self, text: str) -> int:
         """The indentation of the suggestion's code: its first line's, counted from the cursor
-        line's start where it goes on with that line."""
+        line's start; a suggestion that starts with a line break (after a header): its body's."""
         first, _, rest = text.partition("\n")
-        if first.strip() or self._cursor.line_prefix.strip():
+        if first.strip():
             return _indent(self._cursor.line_prefix + first)
         return _indent(next((line for line in rest.split("\n") if line.strip()), ""))
 
@@ -325,8 +333,11 @@ class CompletionEngine:
         def lookup():
             if not greedy:
                 return None
-            return self.cache.lookup(uri, ids, heal_text, scope, settings.max_new_tokens, tokenizer,
-                                     pieces or piece_texts(tokenizer))
+            hit = self.cache.lookup(uri, ids, heal_text, scope, settings.max_new_tokens, tokenizer,
+                                    pieces or piece_texts(tokenizer))
+            if hit is not None and hit.reason == "unit_end" and not UnitEnd(cursor).reached(hit.raw):
+                return None  # typed past where that generation saw the unit end: its rest is cut short
+            return hit
 
         hit = lookup()
         waited = 0.0
@@ -346,7 +357,7 @@ class CompletionEngine:
         if hit is not None:
             self._supersede(uri, keep=request)
             done = time.perf_counter()
-            outcome = postprocess_outcome(hit.raw, cursor)
+            outcome = postprocess_outcome(hit.raw, cursor, truncated=hit.reason in ("max_tokens", "unit_end"))
             text = outcome.suggestion
             finished = time.perf_counter()
             timings = {"prompt": (prompt_done - started) * 1000, "lookup": (done - prompt_done - waited) * 1000,
@@ -359,6 +370,8 @@ class CompletionEngine:
             return Completion(text.text, offset, hit.tokens, "cache", timings, text.replace_end,
                               hit.generation_id, True)
 
+        if not ids:  # left to right, nothing before the cursor, and the tokenizer adds no BOS
+            return NoSuggestion("nothing before the cursor for a left-to-right model to continue", "skipped", 0)
         debounce_started = time.perf_counter()
         if automatic and settings.debounce_ms > 0:
             # Typing: a newer keystroke may follow at once; it would get the model instead.

@@ -36,7 +36,7 @@ CODE_LLAMA_FIM_VOCAB = 32_016
 
 @dataclass(frozen=True)
 class KnownCheckpoint:
-    pattern: str  # searched in the lowercased name, with "-", "_", "." and spaces removed
+    pattern: str  # searched in the lowercased name with everything but letters and digits removed
     infills: bool
     why: str
 
@@ -59,6 +59,7 @@ class Capabilities:
     chat_format: ChatFormat
     context_length: int | None  # the model's positions (None: unknown)
     why: str  # what decided ``infilling``, for the status and logs
+    setting: Infilling = "auto"  # the ``infilling`` setting they were detected under
 
     @property
     def completion_mode(self) -> str:
@@ -71,7 +72,7 @@ class Capabilities:
 
 def _names(model: str, config: dict[str, Any]) -> list[str]:
     names = [PurePath(model).name or model, model, str(config.get("_name_or_path") or "")]
-    return [re.sub(r"[-_.\s]", "", name.lower()) for name in names if name]
+    return [re.sub(r"[^a-z0-9]", "", name.lower()) for name in names if name]
 
 
 def _by_name(model: str, config: dict[str, Any]) -> KnownCheckpoint | None:
@@ -113,7 +114,8 @@ def detect(model: str, config: dict[str, Any], tokenizer: ModelTokenizer, infill
     else:
         infills, why = True, "its tokenizer has Code Llama's infilling tokens"
     length = config.get("max_position_embeddings")
-    return Capabilities(infills, chat_format(tokenizer, model, config), length if isinstance(length, int) else None, why)
+    return Capabilities(infills, chat_format(tokenizer, model, config), length if isinstance(length, int) else None,
+                        why, infilling)
 
 
 def chat_format(tokenizer: ModelTokenizer, model: str = "", config: dict[str, Any] | None = None) -> ChatFormat:

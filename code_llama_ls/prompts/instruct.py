@@ -66,9 +66,13 @@ class ChatTokenizer(Protocol):
 
     def encode_template(self, text: str) -> list[int]: ...
 
+    def decode_infilling(self, ids: list[int]) -> str: ...
+
     def token_id(self, piece: str) -> int | None: ...
 
     def stop_ids(self) -> frozenset[int]: ...
+
+    def control_ids(self) -> frozenset[int]: ...
 
 
 def check_user_text(text: str, what: str = "question") -> None:
@@ -97,6 +101,8 @@ def llama2_chat_ids(tokenizer: ChatTokenizer, dialog: Sequence[Message]) -> list
     """Meta's ``chat_completion`` prompt ids for one dialog."""
     messages = fold_system(dialog)
     bos, eos = tokenizer.special.bos, tokenizer.special.eos
+    if bos is None:
+        raise ValueError("the tokenizer has no BOS token <s>; it cannot hold Meta's dialog format")
     if eos is None:
         raise ValueError("the tokenizer has no EOS token </s>; it cannot hold a multi-turn dialog")
     ids: list[int] = []
@@ -127,25 +133,52 @@ def step_chat_ids(tokenizer: ChatTokenizer, dialog: Sequence[Message]) -> list[i
 
 _MARK = "\ue000{}\ue001"
 """Stands for a message's text while the template renders (private-use characters: no template
-touches them), so the text can be encoded apart from the template's own tokens."""
+touches them), so that text can be encoded apart from the template's own tokens."""
 
 
 def template_chat_ids(tokenizer: ChatTokenizer, dialog: Sequence[Message]) -> list[int]:
     """The tokenizer's chat template rendered as transformers renders it (generation prompt
-    added), the template's text encoded with its control tokens and each message as text."""
-    from transformers.utils.chat_template_utils import render_jinja_template
+    added) and encoded as ``apply_chat_template`` encodes it, control tokens parsed; except where
+    a message holds a control token's text: then each message is encoded as text apart from the
+    template around it (exact wherever no token would span a message's edge), so that it cannot
+    end its turn. A template that refuses a system message gets it folded into the first user
+    message, as Meta's format does."""
+    from jinja2.exceptions import TemplateError
 
     if not tokenizer.chat_template:
         raise ValueError("the tokenizer has no chat template")
+    try:
+        return _render_ids(tokenizer, dialog)
+    except TemplateError as exc:
+        if not dialog or dialog[0].role != "system" or len(dialog) < 2:
+            raise ValueError(f"the model's chat template refused the dialog: {exc}") from exc
+    folded = [Message(dialog[1].role, f"{dialog[0].content}\n\n{dialog[1].content}"), *dialog[2:]]
+    try:
+        return _render_ids(tokenizer, folded)
+    except TemplateError as exc:
+        raise ValueError(f"the model's chat template refused the dialog: {exc}") from exc
+
+
+def _render(tokenizer: ChatTokenizer, contents: Sequence[tuple[str, str]]) -> str:
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    return render_jinja_template(conversations=[[{"role": role, "content": text} for role, text in contents]],
+                                 chat_template=tokenizer.chat_template, add_generation_prompt=True,
+                                 **tokenizer.special_tokens)[0][0]
+
+
+def _render_ids(tokenizer: ChatTokenizer, dialog: Sequence[Message]) -> list[int]:
+    controls = [tokenizer.decode_infilling([i]) for i in tokenizer.control_ids()]
+    if not any(text and text in m.content for m in dialog for text in controls):
+        return tokenizer.encode_template(_render(tokenizer, [(m.role, m.content) for m in dialog]))
     marks = [_MARK.format(i) for i in range(len(dialog))]
-    rendered = render_jinja_template(
-        conversations=[[{"role": m.role, "content": mark} for m, mark in zip(dialog, marks)]],
-        chat_template=tokenizer.chat_template, add_generation_prompt=True, **tokenizer.special_tokens)[0][0]
+    rendered = _render(tokenizer, [(m.role, mark) for m, mark in zip(dialog, marks)])
     ids: list[int] = []
     for message, mark in zip(dialog, marks):
         before, found, rendered = rendered.partition(mark)
-        if not found:
-            raise ValueError("the chat template changes the messages' text; it cannot be used token-exactly")
+        if not found or mark in rendered:
+            raise ValueError("the chat template changes or repeats the messages' text; it cannot hold one "
+                             "that contains a control token's text")
         ids += tokenizer.encode_template(before) + tokenizer.encode_infilling(message.content)
     return ids + tokenizer.encode_template(rendered)
 

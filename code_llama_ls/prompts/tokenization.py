@@ -112,11 +112,11 @@ class ModelTokenizer:
         falls back to transformers' conversion of ``tokenizer.model``.
         """
         gguf = find_gguf(name_or_path)
-        if gguf is not None:
+        if gguf is not None and (gguf == Path(name_or_path).expanduser() or not (gguf.parent / "tokenizer.json").is_file()):
             return cls._from_transformers(str(gguf.parent), name=name_or_path, gguf_file=gguf.name)
         path = _find_tokenizer_json(name_or_path, local_files_only)
         if path is not None:
-            config = _tokenizer_config(path.parent)
+            config = _tokenizer_config(name_or_path, path.parent, local_files_only)
             return cls.from_file(path, name=name_or_path, config=config)
         return cls._from_transformers(name_or_path, name=name_or_path, local_files_only=local_files_only)
 
@@ -295,8 +295,17 @@ def _token_text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _tokenizer_config(folder: Path) -> dict:
-    """``tokenizer_config.json`` (and ``chat_template.jinja``) of a tokenizer folder, if any."""
+def _tokenizer_config(name_or_path: str, folder: Path, local_files_only: bool) -> dict:
+    """``tokenizer_config.json`` (and ``chat_template.jinja``) beside ``tokenizer.json``: in the
+    folder, or fetched from the hub repository (which need not have them)."""
+    if not looks_like_path(name_or_path):
+        from huggingface_hub import hf_hub_download
+
+        for filename in ("tokenizer_config.json", "chat_template.jinja"):
+            try:
+                hf_hub_download(name_or_path, filename, local_files_only=local_files_only)
+            except Exception:  # absent from the repository, not cached, offline: the rules default
+                pass
     config: dict = {}
     path = folder / "tokenizer_config.json"
     if path.is_file():

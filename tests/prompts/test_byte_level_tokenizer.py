@@ -4,6 +4,7 @@ its boundaries, and a chat template whose messages never turn into control token
 
 from __future__ import annotations
 
+import copy
 import random
 
 import pytest
@@ -87,3 +88,15 @@ def test_chat_template_ids_are_apply_chat_template_and_keep_messages_text(smollm
     ids = build_instruct_prompt(smollm2_tokenizer, injected).ids
     im_end = smollm2_tokenizer.token_id("<|im_end|>")
     assert ids.count(im_end) == 2  # the template's own ends of turns; the message's stays text
+
+
+def test_a_template_that_refuses_a_system_message_gets_it_folded(smollm2_tokenizer):
+    tok = copy.copy(smollm2_tokenizer)
+    tok.chat_template = (  # as Gemma's template does
+        "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+        "{% endif %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    dialog = [Message("system", "Be brief."), Message("user", "Explain x = 1.")]
+    ids = build_instruct_prompt(tok, dialog).ids
+    assert ids == tok.encode_template("<|im_start|>user\nBe brief.\n\nExplain x = 1.<|im_end|>\n"
+                                      "<|im_start|>assistant\n")

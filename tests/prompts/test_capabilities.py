@@ -24,6 +24,10 @@ def code_llama(tokenizer_dir) -> ModelTokenizer:
     ("codellama/CodeLlama-13b-Python-hf", False),
     ("codellama/CodeLlama-70b-hf", False),
     ("/models/codellama-70b-instruct.Q4_K_M.gguf", False),
+    ("codellama:7b-code", True),  # Ollama's tags
+    ("codellama:34b", False),
+    ("codellama:7b-python", False),
+    ("codellama:70b-code", False),
     ("my-company/fine-tuned-model", True),  # no rule matches: the tokenizer's FIM tokens decide
 ])
 def test_known_checkpoints_by_name_whatever_the_tokenizer_carries(code_llama, name, infills):
