@@ -39,10 +39,6 @@ class Budget:
     max_new_tokens: int
     prefix_ratio: float = 0.75
 
-    @property
-    def prompt_text_tokens(self) -> int:
-        return self.text_tokens(SPECIAL_TOKENS_PER_PROMPT)
-
     def text_tokens(self, special_tokens: int) -> int:
         """What is left for text after the completion and a prompt's ``special_tokens``."""
         available = self.max_context_tokens - self.max_new_tokens - special_tokens
@@ -158,8 +154,6 @@ def build_infill_prompt(
     """
     if mode == "l2r":
         after = ""
-    else:
-        tokenizer.require_infilling()
     available = budget.text_tokens(special_tokens(tokenizer, mode))
     prefix_share = available if mode == "l2r" else int(available * budget.prefix_ratio)
     suffix_share = available - prefix_share
