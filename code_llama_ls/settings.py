@@ -36,6 +36,13 @@ class Settings(BaseModel):
     backend: BackendName = Field("transformers", description="Where the model runs: `transformers` in-process; "
         "remote: `openai` (OpenAI-compatible `/v1/completions`: vLLM, TGI, llama.cpp, Ollama's `/v1`, "
         "`code-llama-ls model-server`), `ollama` (`/api/generate`, raw), `llamacpp` (llama.cpp's `/infill`).")
+    engine: Literal["auto", "transformers", "llama.cpp"] = Field("auto", description="`transformers` backend: what "
+        "runs the model in-process. `llama.cpp` (llama-cpp-python, the `[llamacpp]` extra) needs a `.gguf` model; "
+        "`auto` runs a `.gguf` model on llama.cpp when llama-cpp-python is installed, everything else on transformers.")
+    compile: Literal["auto", "on", "off"] = Field("auto", description="transformers engine: decode with a static KV "
+        "cache and a `torch.compile`d step (CUDA graphs on a GPU), compiled in the background while suggestions are "
+        "served eagerly; `auto` compiles on CUDA only (where it was measured faster).")
+    threads: int | None = Field(None, ge=1, le=512, description="llama.cpp engine: CPU threads; default: one per core.")
     url: str | None = Field(None, description="Remote backends: the server's base URL, `http(s)://host:port` or "
         "`unix:///abs/path.sock`; plain HTTP to a non-loopback host logs a warning.")
     api_key_env: str | None = Field(None, description="Name of the environment variable holding the remote API key "

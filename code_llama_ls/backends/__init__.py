@@ -1,14 +1,24 @@
 """Backends behind one protocol (``base.Backend``), built from settings by ``create_backend``.
 
-``transformers`` runs the model in-process; ``openai``, ``ollama`` and ``llamacpp`` talk to an
+``transformers`` runs the model in-process, on transformers/torch or (``engine``) on llama.cpp; ``openai``, ``ollama`` and ``llamacpp`` talk to an
 inference server over HTTP or a Unix socket (``remote.py``, ``http.py``).
 """
 
 from __future__ import annotations
 
 from code_llama_ls.backends.base import Backend, BackendError
+from code_llama_ls.model_files import find_gguf
 from code_llama_ls.prompts.tokenization import ModelTokenizer
 from code_llama_ls.settings import Settings
+
+
+def in_process_engine(engine: str, model: str) -> str:
+    """``auto``: llama.cpp for a ``.gguf`` model where llama-cpp-python is installed, else transformers."""
+    if engine != "auto":
+        return engine
+    from code_llama_ls.backends.llama_cpp_engine import llama_cpp_installed
+
+    return "llama.cpp" if find_gguf(model) is not None and llama_cpp_installed() else "transformers"
 
 
 def create_backend(settings: Settings, tokenizer: ModelTokenizer) -> Backend:
@@ -16,6 +26,11 @@ def create_backend(settings: Settings, tokenizer: ModelTokenizer) -> Backend:
         from code_llama_ls.backends.shared_server import SharedModelServerBackend
 
         return SharedModelServerBackend(settings, tokenizer)
+    if settings.backend == "transformers" and in_process_engine(settings.engine, settings.model) == "llama.cpp":
+        from code_llama_ls.backends.llama_cpp_engine import LlamaCppEngine
+
+        return LlamaCppEngine(settings.model, tokenizer, device=settings.device, threads=settings.threads,
+                              context_tokens=settings.max_context_tokens)
     if settings.backend == "transformers":
         from code_llama_ls.backends.transformers_backend import TransformersBackend
 

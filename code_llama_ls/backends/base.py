@@ -68,6 +68,7 @@ class Chunk:
     seconds: float = 0.0
     ids: list[int] | None = None  # on the last chunk: every generated token id (stop token excluded)
     reused_tokens: int = 0  # on the last chunk: prompt tokens served from a cached KV prefix
+    evaluated_tokens: int = 0  # on the last chunk: tokens run through the model (new prompt tokens, decode steps, drafts)
 
 
 @dataclass

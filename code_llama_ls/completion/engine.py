@@ -456,6 +456,7 @@ class CompletionEngine:
             "tokens": final.tokens if final is not None else 0, "reason": reason,
             "reusedTokens": final.reused_tokens if final is not None else 0,
             "promptTokens": final.prompt_tokens if final is not None else 0,
+            "evaluatedTokens": final.evaluated_tokens if final is not None else 0,
         })
 
     def _record_answer(self, document: Document, offset: int, generation_id: int, from_cache: bool,

@@ -1,0 +1,88 @@
+"""What both in-process engines do around the model's forward pass, with no tensor library:
+the model thread's priority, prompt-lookup drafts, and the token-healing vocabulary.
+
+The transformers and llama.cpp engines each run their own decoding loop over their own logits;
+these pieces take and return plain ids and texts so both loops make the same choices.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from code_llama_ls.completion.cache import piece_texts
+from code_llama_ls.prompts.tokenization import ModelTokenizer
+
+MODEL_THREAD_NICENESS = 10
+"""How much lower than the event loop the model's threads run on the CPU. The engine's worker
+threads (created by the generation thread, so they inherit it) would otherwise take both cores
+of a small machine from document sync and prompt building: with the model generating, that work
+took 2.5 ms at the median instead of 0.8 on 2 cores; at niceness 10 it is back to idle speed."""
+
+
+def lower_thread_priority() -> None:
+    if sys.platform.startswith("linux"):  # per-thread niceness: a Linux thread id is a task id
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), MODEL_THREAD_NICENESS)
+        except OSError:  # not allowed here: run at the process's priority
+            pass
+
+
+def model_worker() -> ThreadPoolExecutor:
+    """The one thread a model is loaded and run on (one generation at a time), at lower priority."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="code-llama-generate",
+                              initializer=lower_thread_priority)
+
+
+def prompt_lookup_draft(sequence: list[int], count: int, stop_ids: frozenset[int], room: int) -> list[int]:
+    """Prompt-lookup draft: the tokens that followed the latest earlier occurrence of the
+    sequence's last 3 (else 2) tokens, up to ``count`` and ``room - 1`` (never a stop token)."""
+    count = min(count, room - 1)
+    if count <= 0:
+        return []
+    for n in (3, 2):
+        if len(sequence) <= n:
+            continue
+        pattern = sequence[-n:]
+        first = pattern[0]
+        for start in range(len(sequence) - n - 1, -1, -1):
+            if sequence[start] == first and sequence[start:start + n] == pattern:
+                draft = sequence[start + n:start + n + count]
+                for i, token in enumerate(draft):
+                    if token in stop_ids:
+                        return draft[:i]
+                return draft
+    return []
+
+
+class HealingVocabulary:
+    """Which tokens may come next while healing: those whose text starts with the backed-off
+    text, or is a non-empty start of it (then the rest stays to be spelled)."""
+
+    def __init__(self, tokenizer: ModelTokenizer) -> None:
+        self._tokenizer = tokenizer
+        self._pieces: list[str] | None = None
+        self._memo: dict[str, list[int]] = {}
+
+    def pieces(self) -> list[str]:
+        """Each token's text as decode_infilling shows it ("" for control tokens)."""
+        if self._pieces is None:
+            self._pieces = piece_texts(self._tokenizer)
+        return self._pieces
+
+    def candidates(self, remaining: str) -> list[int]:
+        found = self._memo.get(remaining)
+        if found is None:
+            found = [i for i, text in enumerate(self.pieces())
+                     if text and (text.startswith(remaining) or remaining.startswith(text))]
+            if len(self._memo) > 4096:
+                self._memo.clear()
+            self._memo[remaining] = found
+        return found
+
+    def still_to_spell(self, token: int, remaining: str) -> str:
+        """What of ``remaining`` the next tokens must still spell once ``token`` is chosen."""
+        text = self.pieces()[token]
+        return "" if text.startswith(remaining) else remaining[len(text):]
