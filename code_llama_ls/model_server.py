@@ -2,8 +2,8 @@
 
 One model load serves every editor window: language servers reach it with the ``openai``
 backend (token-id prompts, so the model sees exactly the in-process prompt) over 127.0.0.1 or a
-Unix socket. Generation is :class:`TransformersBackend`'s, prefix KV cache included; requests
-queue on its one worker thread.
+Unix socket. Generation is the in-process engine's (``--engine``: transformers, or llama.cpp for a
+``.gguf`` file), prefix KV cache included; requests queue on its one worker thread.
 
 Endpoints:
 
@@ -43,6 +43,7 @@ from typing import Any
 from code_llama_ls.backends.base import BackendError, CancelToken, GenerationRequest
 from code_llama_ls.backends.http import StopCutter
 from code_llama_ls.prompts.tokenization import INFILL_TOKENS, ModelTokenizer
+from code_llama_ls.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +213,7 @@ def parse_completion(body: dict, tokenizer: ModelTokenizer, vocab_size: int) -> 
 
 
 class ModelServer:
-    """The HTTP front of one loaded :class:`TransformersBackend`."""
+    """The HTTP front of one loaded in-process engine."""
 
     def __init__(self, backend: Any, tokenizer: ModelTokenizer, served_name: str, idle_timeout_s: float) -> None:
         self.backend = backend
@@ -429,6 +430,14 @@ def add_arguments(commands: Any) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"])
     parser.add_argument("--local-files-only", action="store_true", help="never download from the hub")
+    defaults = Settings.model_fields
+    parser.add_argument("--engine", default=defaults["engine"].default, choices=["auto", "transformers", "llama.cpp"],
+                        help=defaults["engine"].description)
+    parser.add_argument("--compile", default=defaults["compile"].default, choices=["auto", "on", "off"],
+                        help=defaults["compile"].description)
+    parser.add_argument("--threads", type=int, help=defaults["threads"].description)
+    parser.add_argument("--max-context-tokens", type=int, help="llama.cpp engine: its context size "
+                        "(default: as the language server's)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port (default: %(default)s)")
     parser.add_argument("--socket", type=Path, help="listen on this Unix socket instead of host:port")
@@ -437,7 +446,7 @@ def add_arguments(commands: Any) -> None:
 
 
 async def serve(args: argparse.Namespace) -> int:
-    from code_llama_ls.backends.transformers_backend import TransformersBackend
+    from code_llama_ls.backends import create_backend
     from code_llama_ls.model_files import ModelFileError
     from code_llama_ls.prompts.tokenization import TokenizerError
 
@@ -446,8 +455,10 @@ async def serve(args: argparse.Namespace) -> int:
     except (TokenizerError, ModelFileError) as exc:
         print(f"code-llama-ls model-server: {exc}", file=sys.stderr)
         return 1
-    backend = TransformersBackend(args.model, tokenizer, device=args.device, dtype=args.dtype,
-                                  local_files_only=args.local_files_only)
+    settings = Settings(model=args.model, tokenizer=args.tokenizer, device=args.device, dtype=args.dtype,
+                        local_files_only=args.local_files_only, engine=args.engine, compile=args.compile,
+                        threads=args.threads, max_context_tokens=args.max_context_tokens)
+    backend = create_backend(settings, tokenizer)
     server = ModelServer(backend, tokenizer, args.served_model_name or args.model, args.idle_timeout)
     try:
         if args.socket is not None:

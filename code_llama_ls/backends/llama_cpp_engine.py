@@ -40,7 +40,7 @@ from code_llama_ls.prompts.tokenization import ModelTokenizer
 
 log = logging.getLogger(__name__)
 BATCH_TOKENS = 512
-"""Prompt tokens per ``llama_decode`` call (llama.cpp's default batch)."""
+"""Prompt tokens per ``llama_decode`` call (llama.cpp's default batch; less in a smaller context)."""
 ABORTED = 2  # llama_decode's return code when the abort callback stopped it
 
 
@@ -80,6 +80,7 @@ class LlamaCppEngine:
         self._batch: Any = None
         self._n_vocab = 0
         self._n_ctx = 0
+        self._n_batch = BATCH_TOKENS
         self._offloaded = False
         self._held: list[int] = []  # the tokens whose keys and values sequence 0 holds, in order
         self._peak_held = 0
@@ -90,6 +91,11 @@ class LlamaCppEngine:
         self._cancel: CancelToken | None = None  # what the abort callback reads during prefill
         self._abort = None  # the ctypes callback, kept alive while llama.cpp may call it
         self.evaluated_tokens = 0  # every token run through the model since load
+
+    @property
+    def held_tokens(self) -> tuple[int, ...]:
+        """The tokens whose keys and values llama.cpp holds (the last prompt, then its fed answer)."""
+        return tuple(self._held)
 
     # -- protocol --------------------------------------------------------------------------
 
@@ -208,7 +214,7 @@ class LlamaCppEngine:
         if not ctx:
             self._free()
             raise BackendError(f"llama.cpp cannot create a context of {params.n_ctx} tokens (out of memory?)")
-        self._ctx, self._n_ctx = ctx, lib.llama_n_ctx(ctx)
+        self._ctx, self._n_ctx, self._n_batch = ctx, lib.llama_n_ctx(ctx), lib.llama_n_batch(ctx)
         self._memory = lib.llama_get_memory(ctx)
         self._batch = lib.llama_batch_init(BATCH_TOKENS, 0, 1)
 
@@ -273,10 +279,10 @@ class LlamaCppEngine:
         self._cancel = cancel
         self._lib.llama_set_abort_callback(self._ctx, self._abort, None)
         try:
-            for start in range(0, len(ids), BATCH_TOKENS):
+            for start in range(0, len(ids), self._n_batch):
                 if cancel.cancelled:
                     return False
-                code = self._decode(ids[start:start + BATCH_TOKENS], False)
+                code = self._decode(ids[start:start + self._n_batch], False)
                 if code == ABORTED:
                     self._held = self._held[:self._lib.llama_memory_seq_pos_max(self._memory, 0) + 1]
                     return False

@@ -57,14 +57,19 @@ def runtime_dir() -> Path:
 
 def server_key(settings: Settings) -> str:
     """Settings that decide what the model server computes; equal keys share one server."""
-    fields = [settings.model, settings.tokenizer_name, settings.device, settings.dtype, settings.local_files_only]
+    fields = [settings.model, settings.tokenizer_name, settings.device, settings.dtype, settings.local_files_only,
+              settings.engine, settings.compile, settings.threads, settings.max_context_tokens]
     return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:16]
 
 
 def model_server_command(settings: Settings, socket: Path, idle_s: float) -> list[str]:
     command = [sys.executable, "-m", "code_llama_ls", "model-server", "--model", settings.model,
                "--socket", str(socket), "--idle-timeout", str(idle_s), "--device", settings.device,
-               "--dtype", settings.dtype]
+               "--dtype", settings.dtype, "--engine", settings.engine, "--compile", settings.compile]
+    if settings.threads:
+        command += ["--threads", str(settings.threads)]
+    if settings.max_context_tokens:
+        command += ["--max-context-tokens", str(settings.max_context_tokens)]
     if settings.tokenizer:
         command += ["--tokenizer", settings.tokenizer]
     if settings.local_files_only:

@@ -226,6 +226,15 @@ def python_server_env(version: str = VERSION) -> dict[str, str]:
     return env
 
 
+def use_python_bindings(version: str = VERSION) -> None:
+    """Make ``import llama_cpp`` in this process load the sdist's Python package on the cached
+    build's ``libllama``, as the ``[llamacpp]`` extra would (children: :func:`python_server_env`)."""
+    os.environ["LLAMA_CPP_LIB_PATH"] = str(bin_dir(version))
+    source = str(source_dir(version))
+    if source not in sys.path:
+        sys.path.insert(0, source)
+
+
 def main() -> None:
     started = time.monotonic()
     server = build_llama_server()

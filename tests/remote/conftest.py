@@ -9,35 +9,12 @@ with the reason, except under ``CI``, where it fails.
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import sys
 from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from remote_servers import free_port, require, serving
 
 from code_llama_ls.bench import llama_cpp
-
-
-@pytest.fixture(scope="session")
-def llama_server_binary() -> Path:
-    """llama.cpp's ``llama-server``, built from the pinned sdist on first use (minutes) and cached."""
-    require(shutil.which("cmake") is not None and shutil.which("c++") is not None,
-            "building llama-server needs cmake and a C++ compiler")
-    if not llama_cpp.llama_server_path().is_file():
-        try:
-            llama_cpp.fetch_source()
-        except RuntimeError as exc:
-            require(False, f"cannot download the llama-cpp-python {llama_cpp.VERSION} sdist: {exc}")
-    return llama_cpp.build_llama_server()
-
-
-@pytest.fixture(scope="session")
-def tiny_gguf(trained_model, llama_server_binary) -> Path:
-    """The trained tiny model as an f32 GGUF with ``▁<EOT>`` and the FIM tokens set by id (the
-    vocabulary's scores from the replica's ``tokenizer.model`` where ../shared has it)."""
-    return llama_cpp.tiny_model_gguf(trained_model)
 
 
 @pytest.fixture(scope="session")
