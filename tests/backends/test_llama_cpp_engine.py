@@ -214,3 +214,21 @@ async def test_the_event_loop_runs_while_the_engine_decodes(engine, tokenizer):
         worst = max(worst, time.perf_counter() - before - 0.005)
     await task
     assert worst < 0.1, f"the event loop stalled {worst * 1000:.0f} ms"
+
+
+async def test_cancel_aborts_a_long_prompt_inside_its_batch(llama_cpp_bindings, smollm2_gguf, smollm2_tokenizer):
+    """Through llama.cpp's abort callback: 50 ms into a 2,000-token prompt (a batch of 512 takes
+    far longer on a CPU), the cancel ends the first batch itself, and the engine keeps serving."""
+    engine = LlamaCppEngine(str(smollm2_gguf), smollm2_tokenizer, threads=2)
+    await engine.load(no_progress)
+    try:
+        ids = smollm2_tokenizer.encode("def f(x):\n    return x + 1\n" * 200)[:2000]
+        cancel = CancelToken()
+        asyncio.get_running_loop().call_later(0.05, cancel.cancel)
+        _, last = await run(engine, GenerationRequest(ids, 8, stop_ids=smollm2_tokenizer.stop_ids()), cancel)
+        assert last.stop_reason == "cancelled" and last.tokens == 0
+        assert engine.held_tokens == () and last.evaluated_tokens == 0, "the first batch ran to its end"
+        text, last = await run(engine, GenerationRequest(ids[:40], 4, stop_ids=smollm2_tokenizer.stop_ids()))
+        assert last.stop_reason in ("max_tokens", "eot") and last.evaluated_tokens >= 40
+    finally:
+        await engine.close()

@@ -5,7 +5,9 @@ the prompt it sends (recorded by a loopback proxy) is exactly the in-process lef
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from recording_proxy import RecordingProxy
@@ -56,3 +58,40 @@ async def test_llama_server_answers_from_the_in_process_ids(smollm2_server, smol
     finally:
         await window.stop()
         await proxy.stop()
+
+
+async def test_the_in_process_llama_cpp_engine_decodes_as_llama_server(
+        smollm2_server, smollm2_gguf, smollm2_tokenizer, llama_cpp_bindings):
+    """The same GGUF, the same prompt ids, the same ``libllama``: the in-process engine's greedy
+    tokens are llama-server's (prefill in batches, KV reuse and the decode loop are ours)."""
+    import httpx
+
+    from code_llama_ls.backends.base import CancelToken, GenerationRequest
+    from code_llama_ls.backends.llama_cpp_engine import LlamaCppEngine
+
+    source = Path(textwrap.__file__).read_text()
+    settings = Settings(model=str(smollm2_gguf), max_new_tokens=48, max_context_tokens=MAX_CONTEXT,
+                        context_enabled=False)
+    engine = LlamaCppEngine(str(smollm2_gguf), smollm2_tokenizer, threads=2, context_tokens=MAX_CONTEXT)
+    await engine.load(lambda message, percentage: None)
+    try:
+        for cut in (source.index("    def _munge_whitespace"), source.index("def dedent(") + 40):
+            document = Document("file:///textwrap.py", source, 1)
+            prompt = build_prompt(document, cut, smollm2_tokenizer, settings, "cpu",
+                                  capabilities=detect_capabilities(settings, smollm2_tokenizer))
+            assert len(prompt.ids) > 600  # more than one batch of 512 tokens
+            async for chunk in engine.stream(GenerationRequest(prompt.ids, 48, stop_ids=smollm2_tokenizer.stop_ids()),
+                                             CancelToken()):
+                final = chunk
+            ours = final.ids
+            async with httpx.AsyncClient(timeout=120) as client:
+                answer = (await client.post(f"{smollm2_server}/completion", json={
+                    "prompt": prompt.ids, "n_predict": 48, "temperature": 0, "return_tokens": True,
+                    "cache_prompt": False})).json()
+            theirs = answer["tokens"]
+            stops = [i for i, token in enumerate(theirs) if token in smollm2_tokenizer.stop_ids()]
+            theirs = theirs[:stops[0]] if stops else theirs
+            assert len(ours) >= 8
+            assert ours == theirs, (smollm2_tokenizer.decode_infilling(ours), smollm2_tokenizer.decode_infilling(theirs))
+    finally:
+        await engine.close()
