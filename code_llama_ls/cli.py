@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     from code_llama_ls.bench.replay import add_arguments as add_replay_arguments  # argparse only: cheap
 
     add_replay_arguments(bench_commands.add_parser("replay", help="typing replay through the server: ours vs naive"))
+    from code_llama_ls.bench.engines import add_arguments as add_engines_arguments  # argparse only: cheap
+
+    add_engines_arguments(bench_commands.add_parser("engines", help="the in-process engines and llama-server on SmolLM2"))
     from code_llama_ls.bench.load import add_arguments as add_load_arguments  # argparse only: cheap
 
     add_load_arguments(bench_commands.add_parser("load", help="N language servers as a team against one inference server"))
@@ -304,6 +307,10 @@ def _run(args: argparse.Namespace) -> int:
         from code_llama_ls.bench import context
 
         return context.main(args)
+    if args.command == "bench" and args.bench == "engines":
+        from code_llama_ls.bench import engines
+
+        return engines.main(args)
     if args.command == "bench" and args.bench == "load":
         from code_llama_ls.bench import load
 
