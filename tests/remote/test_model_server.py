@@ -174,3 +174,30 @@ def test_a_port_in_use_is_reported(trained_model, tmp_path):
         process = start_process(model_server_command(trained_model, "--port", str(port)), tmp_path / "log")
         assert process.wait(120) != 0
     assert "address already in use" in (tmp_path / "log").read_text().lower()
+
+
+def test_model_server_runs_a_gguf_on_the_llama_cpp_engine(tiny_gguf, trained_model, tokenizer, llama_cpp_bindings,
+                                                          tmp_path):
+    """``--engine llama.cpp``: the same known completions, streamed, and the prompt's cached
+    prefix reported (the engine keeps the last prompt's KV)."""
+    from code_llama_ls.bench import llama_cpp
+
+    port = free_port()
+    process = start_process([*model_server_command(tiny_gguf, "--port", str(port)), "--tokenizer", str(trained_model),
+                             "--engine", "llama.cpp"], tmp_path / "log", env=llama_cpp.python_server_env())
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process)
+        with httpx.Client(base_url=url, timeout=60) as client:
+            for example in KNOWN_EXAMPLES:
+                ids = assemble(tokenizer, example.prefix, example.suffix, "psm")
+                body = {"model": str(tiny_gguf), "prompt": ids, "max_tokens": 32, "temperature": 0}
+                assert client.post("/v1/completions", json=body).json()["choices"][0]["text"] == example.middle
+            with client.stream("POST", "/v1/completions", json={**body, "stream": True,
+                                                                "stream_options": {"include_usage": True}}) as reply:
+                events = [json.loads(e) for e in sse_events(reply) if e != "[DONE]"]
+            assert "".join(c["text"] for e in events for c in e["choices"]) == KNOWN_EXAMPLES[-1].middle
+            usage = events[-1]["usage"]
+            assert usage["prompt_tokens_details"]["cached_tokens"] == len(ids) - 1  # all but the last prompt token
+    finally:
+        stop_group(process)
