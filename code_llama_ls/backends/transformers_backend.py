@@ -263,6 +263,7 @@ class TransformersBackend:
         if cache is None:
             cache = DynamicCache(config=model.config)
         fed: list[int] = prompt[:reused]  # the positions the cache holds
+        evaluated = 0
         generated: list[int] = []
         shown = ""
         reason: StopReason = "max_tokens"
@@ -272,6 +273,8 @@ class TransformersBackend:
         lookup = request.prompt_lookup_tokens if greedy else 0
 
         def forward(ids: list[int], keep: int):
+            nonlocal evaluated
+            evaluated += len(ids)
             cache_kw[self._cache_argument] = cache
             out = model(input_ids=torch.tensor([ids], device=self._device), use_cache=True,
                         logits_to_keep=keep, **cache_kw).logits[0]
@@ -289,7 +292,7 @@ class TransformersBackend:
         try:
             with torch.inference_mode():
                 if cancel.cancelled:
-                    return Chunk("", 0, "cancelled", len(prompt), time.perf_counter() - started, [], reused)
+                    return Chunk("", 0, "cancelled", len(prompt), time.perf_counter() - started, [], reused, 0)
                 logits = forward(prompt[reused:], 1)[-1]
                 while len(generated) < request.max_new_tokens:
                     if cancel.cancelled:
@@ -326,7 +329,8 @@ class TransformersBackend:
                 prefix_cache.put(fed, cache)
         text = self.tokenizer.decode_infilling(generated)
         tail = text[len(shown):] if text.startswith(shown) else ""
-        return Chunk(tail, len(generated), reason, len(prompt), time.perf_counter() - started, generated, reused)
+        return Chunk(tail, len(generated), reason, len(prompt), time.perf_counter() - started, generated, reused,
+                     evaluated)
 
     def _pick_healed(self, logits: Any, remaining: str, temperature: float, generator: Any) -> tuple[int, str]:
         """The best token consistent with the backed-off text: it starts with ``remaining``, or
