@@ -263,13 +263,13 @@ async def replay_latency(options: dict, trace, env: dict | None = None) -> dict:
         status = await window.start(300)
         if status["state"] != "ready":
             raise SystemExit(f"bench engines: the server could not load {options['model']}: {status['message']}")
-        driven = await replay._drive(window.client, trace)
+        driven = await replay.drive(window.client, trace)
         memory = peak_resident_mb(window.client._server.pid)
     finally:
         await window.stop()
     shown = [record["latency_ms"] for k, record in driven["results"].items()
              if trace.keystrokes[k].shown and record.get("answer") != "cancelled" and "latency_ms" in record]
-    return {"keystroke_p50_ms": round(percentile(shown, 50), 1), "keystroke_p95_ms": round(percentile(shown, 95), 1),
+    return {"keystroke_p50_ms": round(percentile(shown, 0.5), 1), "keystroke_p95_ms": round(percentile(shown, 0.95), 1),
             "server_peak_rss_mb": memory, "shown_states": len(shown)}
 
 

@@ -20,6 +20,14 @@ had not arrived when the next keystroke superseded it showed nothing; those are 
 same token healing (it changes what the model sees, not how much it costs); how many shown
 states were healed is reported. On the mid model, naive time is measured on every shown state
 and on a sample of the other requests; the rest are priced at the sampled mean (reported).
+
+Seconds depend on the machine and on what else runs on it: the naive side is timed offline at
+another moment than ours, and a slower model gets more of ours' generations superseded. So model
+work is also counted in *evaluated tokens* (prompt tokens run through the model, i.e. not served
+from a reused KV prefix, plus decode steps and drafted tokens; every backend's last chunk reports
+them) per shown state, and ``token_ratio`` (naive / ours) means the same on any machine. The
+1-minute load average at the start and end of each phase, and its highest value during it, is
+printed beside the figures.
 """
 
 from __future__ import annotations
@@ -27,9 +35,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import re
 import sysconfig
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,12 +136,12 @@ async def replay_ours(model_dir: Path, trace: Trace, extra: dict) -> dict:
     try:
         if (await window.start(120))["state"] != "ready":
             raise SystemExit(f"bench replay: the server could not load {model_dir}")
-        return await _drive(window.client, trace)
+        return await drive(window.client, trace)
     finally:
         await window.stop()
 
 
-async def _drive(client, trace: Trace) -> dict:
+async def drive(client, trace: Trace) -> dict:
     from lsprotocol import types
 
     # Warm-up outside the trace (first-call costs: allocator, vocabulary pieces).
@@ -233,8 +243,9 @@ class Naive:
                                  max_context_tokens=CONTEXT_TOKENS, context_enabled=False, device="cpu",
                                  token_healing=token_healing)
 
-    def run(self, text: str, offset: int) -> tuple[float, str | None, bool]:
-        """Model seconds, the suggestion shown, and whether the prompt was healed."""
+    def run(self, text: str, offset: int) -> tuple[float, str | None, bool, int]:
+        """Model seconds, the suggestion shown, whether the prompt was healed, and the tokens
+        the model evaluated (the whole prompt, then its decode steps)."""
         from code_llama_ls.backends.base import CancelToken, GenerationRequest
         from code_llama_ls.completion.cache import heal, piece_texts
         from code_llama_ls.completion.engine import build_prompt
@@ -254,7 +265,8 @@ class Naive:
         raw = self.tokenizer.decode_infilling(final.ids or [])
         raw = raw[len(heal_text):] if raw.startswith(heal_text) else ""
         suggestion = postprocess(raw, cursor)
-        return final.seconds, (suggestion.text if suggestion is not None else None), bool(heal_text)
+        return (final.seconds, (suggestion.text if suggestion is not None else None), bool(heal_text),
+                final.evaluated_tokens)
 
 
 def evaluate(model_dir: Path, trace: Trace, ours: dict, sample_every: int, token_healing: bool = True) -> dict:
@@ -265,12 +277,13 @@ def evaluate(model_dir: Path, trace: Trace, ours: dict, sample_every: int, token
     answers = {(e["uri"], e["version"]): e for e in events if e["kind"] == "answer"}
     generations = {e["id"]: e for e in events if e["kind"] == "generation"}
     measured: dict[int, float] = {}
+    measured_tokens: dict[int, int] = {}
     identical, mismatches, healed = 0, [], 0
     for k, key in enumerate(trace.keystrokes):
         if not key.shown and k % sample_every:
             continue
-        seconds, text, was_healed = naive.run(*state_text(trace.functions[key.function], key.index))
-        measured[k] = seconds
+        seconds, text, was_healed, tokens = naive.run(*state_text(trace.functions[key.function], key.index))
+        measured[k], measured_tokens[k] = seconds, tokens
         if key.shown:
             healed += was_healed
             got = results[k].get("answer")
@@ -282,6 +295,9 @@ def evaluate(model_dir: Path, trace: Trace, ours: dict, sample_every: int, token
                 mismatches.append({"keystroke": k, "ours": got, "naive": text})
     mean = sum(measured.values()) / len(measured)
     naive_total = sum(measured.values()) + mean * (len(trace.keystrokes) - len(measured))
+    mean_tokens = sum(measured_tokens.values()) / len(measured_tokens)
+    naive_tokens = sum(measured_tokens.values()) + mean_tokens * (len(trace.keystrokes) - len(measured_tokens))
+    ours_tokens = sum(g["evaluatedTokens"] for g in generations.values())
 
     ours_total = sum(g["modelS"] for g in generations.values())
     shown_answers = [answers.get((results[k]["uri"], results[k]["version"])) for k in shown]
@@ -301,6 +317,11 @@ def evaluate(model_dir: Path, trace: Trace, ours: dict, sample_every: int, token
         "naive_model_s_per_shown": round(naive_total / n, 4),
         "ours_model_s_per_shown": round(ours_total / n, 4),
         "ratio": round(naive_total / ours_total, 2) if ours_total else None,
+        "naive_tokens_per_shown": round(naive_tokens / n, 1),
+        "ours_tokens_per_shown": round(ours_tokens / n, 1),
+        "token_ratio": round(naive_tokens / ours_tokens, 2) if ours_tokens else None,
+        "naive_evaluated_tokens": round(naive_tokens),
+        "ours_evaluated_tokens": ours_tokens,
         "p50_ms": round(percentile(latencies, 0.5), 1),
         "p95_ms": round(percentile(latencies, 0.95), 1),
         "cache_hit_rate": round(hits / n, 3),
@@ -318,9 +339,39 @@ def evaluate(model_dir: Path, trace: Trace, ours: dict, sample_every: int, token
         "naive_requests": len(trace.keystrokes),
         "naive_measured_requests": len(measured),
         "naive_s_per_request_mean": round(mean, 4),
+        "naive_tokens_per_request_mean": round(mean_tokens, 1),
         "reused_prompt_tokens": sum(g["reusedTokens"] for g in generations.values()),
         "prompt_tokens": sum(g["promptTokens"] for g in generations.values()),
     }
+
+
+class LoadSampler:
+    """The 1-minute load average at a phase's start and end and its highest value between
+    (sampled every 2 s): how busy the machine was while that phase's seconds were measured."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while True:
+            self.samples.append(os.getloadavg()[0])
+            if self._stop.wait(2.0):
+                return
+
+    def __enter__(self) -> "LoadSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append(os.getloadavg()[0])
+
+    def figures(self) -> dict[str, float]:
+        return {"start": round(self.samples[0], 2), "end": round(self.samples[-1], 2),
+                "max": round(max(self.samples), 2)}
 
 
 def run(smoke: bool, models: list[str], extra: dict) -> dict:
@@ -336,11 +387,14 @@ def run(smoke: bool, models: list[str], extra: dict) -> dict:
     for name in models:
         folder = builders[name]()
         began = time.perf_counter()
-        ours = asyncio.run(replay_ours(folder, trace, extra))
+        with LoadSampler() as ours_load:
+            ours = asyncio.run(replay_ours(folder, trace, extra))
         replayed = time.perf_counter() - began
-        result = evaluate(folder, trace, ours, 1 if name == "tiny" else 6,
-                          extra.get("tokenHealing", True))
+        with LoadSampler() as naive_load:
+            result = evaluate(folder, trace, ours, 1 if name == "tiny" else 6,
+                              extra.get("tokenHealing", True))
         result["bench_seconds"] = {"replay": round(replayed, 1), "naive": round(time.perf_counter() - began - replayed, 1)}
+        result["load_average_1min"] = {"ours": ours_load.figures(), "naive": naive_load.figures()}
         out["models"][name] = result
     return out
 
@@ -367,8 +421,12 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
     print(f"trace: {result['trace']}")
-    keys = ("naive_model_s_per_shown", "ours_model_s_per_shown", "ratio", "p50_ms", "p95_ms", "cache_hit_rate",
+    keys = ("naive_tokens_per_shown", "ours_tokens_per_shown", "token_ratio",
+            "naive_model_s_per_shown", "ours_model_s_per_shown", "ratio", "p50_ms", "p95_ms", "cache_hit_rate",
             "wasted_share", "greedy_outputs_identical", "overhead_p95_ms", "healed_shown_states", "model_calls")
     for name, figures in result["models"].items():
         print(f"{name}: " + ", ".join(f"{k}={figures[k]}" for k in keys))
+        load = figures["load_average_1min"]
+        print(f"{name}: machine load (1-min average, start→end, max): " + "; ".join(
+            f"{phase} {v['start']}→{v['end']}, max {v['max']}" for phase, v in load.items()))
     return 0
