@@ -40,6 +40,8 @@ def create_backend(settings: Settings, tokenizer: ModelTokenizer) -> Backend:
             device=settings.device,
             dtype=settings.dtype,
             local_files_only=settings.local_files_only,
+            compile_mode=settings.compile,
+            context_tokens=settings.max_context_tokens,
         )
     if settings.remote:
         from code_llama_ls.backends.http import RemoteOptions

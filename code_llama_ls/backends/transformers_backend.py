@@ -11,11 +11,8 @@ import asyncio
 import inspect
 import logging
 import os
-import sys
-import threading
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,28 +25,15 @@ from code_llama_ls.backends.base import (
     ProgressCallback,
     StopReason,
 )
+from code_llama_ls.backends.compiled_decode import CompiledDecoder, compiles_by_default
+from code_llama_ls.backends.decoding import HealingVocabulary, model_worker, prompt_lookup_draft
 from code_llama_ls.backends.prefix_cache import PrefixCache, bytes_per_token
-from code_llama_ls.completion.cache import piece_texts
 from code_llama_ls.model_files import PARAMETERS, find_gguf, gguf_metadata
 from code_llama_ls.prompts.tokenization import ModelTokenizer
+from code_llama_ls.settings import CPU_CONTEXT_TOKENS, GPU_CONTEXT_TOKENS
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 log = logging.getLogger(__name__)
-
-MODEL_THREAD_NICENESS = 10
-"""How much lower than the event loop the model's threads run on the CPU. torch's worker
-threads (created by the generation thread, so they inherit it) would otherwise take both cores
-of a small machine from document sync and prompt building: with the model generating, that work
-took 2.5 ms at the median instead of 0.8 on 2 cores; at niceness 10 it is back to idle speed."""
-
-
-def _lower_thread_priority() -> None:
-    if sys.platform.startswith("linux"):  # per-thread niceness: a Linux thread id is a task id
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), MODEL_THREAD_NICENESS)
-        except OSError:  # not allowed here: run at the process's priority
-            pass
-
 
 def pick_device(requested: str) -> str:
     """cuda → mps → cpu for ``auto``; an explicit device must exist."""
@@ -97,6 +81,8 @@ class TransformersBackend:
         device: str = "auto",
         dtype: str = "auto",
         local_files_only: bool = False,
+        compile_mode: str = "auto",
+        context_tokens: int | None = None,
     ) -> None:
         self.model_name = model
         self.tokenizer = tokenizer
@@ -108,12 +94,13 @@ class TransformersBackend:
         self._state: str = "idle"
         self._message = ""
         self._load_lock = asyncio.Lock()
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="code-llama-generate",
-                                          initializer=_lower_thread_priority)
+        self._worker = model_worker()
         self._prefix_cache = PrefixCache(DEFAULT_KV_CACHE_BYTES, 1)
-        self._pieces: list[str] | None = None
-        self._heal_memo: dict[str, list[int]] = {}
+        self._vocabulary = HealingVocabulary(tokenizer)
         self.warnings: list[str] = []  # said while loading (a large dequantised GGUF), kept for the status
+        self._compile_mode = compile_mode
+        self._context_tokens = context_tokens
+        self._compiled: CompiledDecoder | None = None
 
     # -- protocol --------------------------------------------------------------------------
 
@@ -122,7 +109,15 @@ class TransformersBackend:
         return (self._device or "cpu").split(":", 1)[0]
 
     def status(self) -> BackendStatus:
-        return BackendStatus(self._state, self.model_name, self._device, self._message)  # type: ignore[arg-type]
+        compiled = self._compiled
+        extra = {"engine": "transformers", "compiledDecode": compiled.state if compiled else "off"}
+        message = "; ".join(m for m in (self._message, compiled.message if compiled else "") if m)
+        return BackendStatus(self._state, self.model_name, self._device, message, extra)  # type: ignore[arg-type]
+
+    async def compiled_ready(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for the compiled decode step; whether it is in use."""
+        compiled = self._compiled
+        return compiled is not None and await asyncio.to_thread(compiled.wait, timeout_s)
 
     def cache_stats(self) -> dict[str, dict]:
         return {"kv": self._prefix_cache.stats()}
@@ -141,6 +136,15 @@ class TransformersBackend:
                 self._state, self._message = "error", f"cannot load model {self.model_name!r}: {exc}"
                 raise BackendError(self._message) from exc
             self._state, self._message = "ready", "; ".join([f"{self.model_name} on {self._device}", *self.warnings])
+            self._start_compiling()
+
+    def _start_compiling(self) -> None:
+        """``compile``: build the compiled decode step in the background (``auto``: where measured faster)."""
+        wanted = self._compile_mode == "on" or (self._compile_mode == "auto" and compiles_by_default(self._device))
+        if wanted:
+            tokens = self._context_tokens or (CPU_CONTEXT_TOKENS if self.device_type == "cpu" else GPU_CONTEXT_TOKENS)
+            self._compiled = CompiledDecoder(self._model, self._device, self._cache_argument, tokens)
+            self._compiled.start()
 
     async def stream(self, request: GenerationRequest, cancel: CancelToken) -> AsyncIterator[Chunk]:
         if self._model is None:
@@ -259,9 +263,13 @@ class TransformersBackend:
         if request.kv_cache_bytes is not None:
             prefix_cache.capacity_bytes = request.kv_cache_bytes
             prefix_cache.evict()
-        cache, reused = prefix_cache.take(prompt) if prefix_cache.capacity_bytes > 0 else (None, 0)
-        if cache is None:
-            cache = DynamicCache(config=model.config)
+        compiled = self._compiled_for(prompt, request)
+        if compiled is not None:  # its static cache keeps the last sequence's prefix instead
+            cache, reused = None, compiled.keep_prefix(prompt, request.kv_cache_bytes != 0)
+        else:
+            cache, reused = prefix_cache.take(prompt) if prefix_cache.capacity_bytes > 0 else (None, 0)
+            if cache is None:
+                cache = DynamicCache(config=model.config)
         fed: list[int] = prompt[:reused]  # the positions the cache holds
         evaluated = 0
         generated: list[int] = []
@@ -270,14 +278,17 @@ class TransformersBackend:
         greedy = request.temperature <= 0
         generator = None if greedy else torch.Generator(device="cpu").manual_seed(0)
         remaining = request.heal_text  # token healing: text the next tokens must spell first
-        lookup = request.prompt_lookup_tokens if greedy else 0
+        lookup = request.prompt_lookup_tokens if greedy and compiled is None else 0
 
         def forward(ids: list[int], keep: int):
             nonlocal evaluated
             evaluated += len(ids)
-            cache_kw[self._cache_argument] = cache
-            out = model(input_ids=torch.tensor([ids], device=self._device), use_cache=True,
-                        logits_to_keep=keep, **cache_kw).logits[0]
+            if compiled is not None:
+                out = compiled.forward(ids).unsqueeze(0)
+            else:
+                cache_kw[self._cache_argument] = cache
+                out = model(input_ids=torch.tensor([ids], device=self._device), use_cache=True,
+                            logits_to_keep=keep, **cache_kw).logits[0]
             fed.extend(ids)
             return out
 
@@ -308,7 +319,7 @@ class TransformersBackend:
                     accept(token)
                     if len(generated) >= request.max_new_tokens:
                         break  # the last token is never fed: nothing would read its logits
-                    draft = _draft(fed + [token], lookup, request.stop_ids,
+                    draft = prompt_lookup_draft(fed + [token], lookup, request.stop_ids,
                                    request.max_new_tokens - len(generated)) if lookup and not remaining else []
                     out = forward([token, *draft], len(draft) + 1)
                     if not draft:
@@ -325,64 +336,36 @@ class TransformersBackend:
                         del fed[len(fed) - rejected:]
                     logits = out[accepted]
         finally:
-            if cache.get_seq_length() == len(fed) and fed:
+            if cache is not None and cache.get_seq_length() == len(fed) and fed:
                 prefix_cache.put(fed, cache)
         text = self.tokenizer.decode_infilling(generated)
         tail = text[len(shown):] if text.startswith(shown) else ""
         return Chunk(tail, len(generated), reason, len(prompt), time.perf_counter() - started, generated, reused,
                      evaluated)
 
+    def _compiled_for(self, prompt: list[int], request: GenerationRequest) -> CompiledDecoder | None:
+        """The compiled decode step, once it is ready and where the request fits its cache."""
+        compiled = self._compiled
+        if compiled is None or not compiled.ready or len(prompt) + request.max_new_tokens > compiled.max_tokens:
+            return None
+        return compiled
+
     def _pick_healed(self, logits: Any, remaining: str, temperature: float, generator: Any) -> tuple[int, str]:
-        """The best token consistent with the backed-off text: it starts with ``remaining``, or
-        is a non-empty start of it (then the rest stays to be spelled)."""
+        """The best token consistent with the backed-off text (``HealingVocabulary``)."""
         import torch
 
-        candidates = self._heal_candidates(remaining)
+        candidates = self._vocabulary.candidates(remaining)
         if not candidates:  # cannot happen for text that came from a token; generate freely
             return _pick(logits, temperature, generator), ""
         index = torch.tensor(candidates, device=logits.device)
         masked = torch.full_like(logits, float("-inf"))
         masked[index] = logits[index]
         token = _pick(masked, temperature, generator)
-        text = self.pieces()[token]
-        return token, ("" if text.startswith(remaining) else remaining[len(text):])
-
-    def _heal_candidates(self, remaining: str) -> list[int]:
-        found = self._heal_memo.get(remaining)
-        if found is None:
-            found = [i for i, text in enumerate(self.pieces())
-                     if text and (text.startswith(remaining) or remaining.startswith(text))]
-            if len(self._heal_memo) > 4096:
-                self._heal_memo.clear()
-            self._heal_memo[remaining] = found
-        return found
+        return token, self._vocabulary.still_to_spell(token, remaining)
 
     def pieces(self) -> list[str]:
         """Each token's text as decode_infilling shows it ("" for control tokens)."""
-        if self._pieces is None:
-            self._pieces = piece_texts(self.tokenizer)
-        return self._pieces
-
-
-def _draft(sequence: list[int], count: int, stop_ids: frozenset[int], room: int) -> list[int]:
-    """Prompt-lookup draft: the tokens that followed the latest earlier occurrence of the
-    sequence's last 3 (else 2) tokens, up to ``count`` and ``room - 1`` (never a stop token)."""
-    count = min(count, room - 1)
-    if count <= 0:
-        return []
-    for n in (3, 2):
-        if len(sequence) <= n:
-            continue
-        pattern = sequence[-n:]
-        first = pattern[0]
-        for start in range(len(sequence) - n - 1, -1, -1):
-            if sequence[start] == first and sequence[start:start + n] == pattern:
-                draft = sequence[start + n:start + n + count]
-                for i, token in enumerate(draft):
-                    if token in stop_ids:
-                        return draft[:i]
-                return draft
-    return []
+        return self._vocabulary.pieces()
 
 
 def _pick(logits: Any, temperature: float, generator: Any) -> int:

@@ -14,8 +14,9 @@ alternate the engines so that a busy moment of the machine spreads over all of t
 prefill ms at 1k and 4k tokens (fresh KV cache), decode ms/token (median step at a 1k-token
 context, no drafting), keystroke-to-suggestion p50/p95 on the typing replay trace of ``bench
 replay`` through the real language server, that server's peak resident memory, and
-teacher-forced argmax agreement with float32 transformers (share of positions where the
-engine's most likely next token is float32 transformers'). The 1-minute load average is printed
+teacher-forced argmax agreement with float32 transformers over 600 positions (share of positions
+where the engine's most likely next token is eager float32 transformers'; the compiled step is
+fed the text one token at a time). The 1-minute load average is printed
 with each phase.
 
 ``--smoke`` (CI, under two minutes): Q4_1 only, in llama.cpp and llama-server, against eager
@@ -42,6 +43,7 @@ from code_llama_ls.bench.stats import percentile
 
 SMOLLM2_Q4 = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONTEXT = 4096 + 128
+AGREEMENT_POSITIONS = 600
 SOURCES = ("difflib.py", "textwrap.py", "tokenize.py", "calendar.py")
 
 
@@ -247,6 +249,17 @@ def llama_cpp_argmax(gguf: Path, ids: list[int], threads: int) -> list[int]:
         model.close()
 
 
+def compiled_argmax(backend, ids: list[int]) -> list[int]:
+    """The compiled decode step's most likely next token at every position, fed ``ids`` one
+    token at a time (teacher forcing through the step itself, not the eager prefill)."""
+    import torch
+
+    compiled = backend._compiled
+    with torch.inference_mode():
+        compiled.keep_prefix(ids, reuse=False)
+        return [int(compiled.forward([token]).argmax()) for token in ids]
+
+
 def agreement(ours: list[int], reference: list[int]) -> float:
     return round(sum(a == b for a, b in zip(ours, reference)) / len(reference), 4)
 
@@ -294,7 +307,7 @@ async def _open(engine: Engine, hf: Path, tokenizer, threads: int):
         backend = LlamaCppEngine(str(engine.gguf), tokenizer, device="cpu", threads=threads, context_tokens=CONTEXT)
     else:
         backend = TransformersBackend(str(hf), tokenizer, device="cpu", dtype="float32", local_files_only=True,
-                                      **({"compile_mode": "on"} if engine.compiled else {}))
+                                      compile_mode="on" if engine.compiled else "off", context_tokens=CONTEXT)
     await backend.load(lambda message, percentage: None)
     if engine.compiled:
         started = time.perf_counter()
@@ -313,7 +326,8 @@ class Worker:
     def __init__(self, engine: Engine, hf: Path, lengths: tuple[int, ...], steps: int, threads: int,
                  env: dict[str, str] | None) -> None:
         spec = {"name": engine.name, "kind": engine.kind, "gguf": str(engine.gguf), "compiled": engine.compiled,
-                "hf": str(hf), "lengths": lengths, "steps": steps, "threads": threads}
+                "hf": str(hf), "lengths": lengths, "steps": steps, "threads": threads,
+                "agreement_positions": AGREEMENT_POSITIONS}
         self.process = subprocess.Popen([sys.executable, "-m", "code_llama_ls.bench.engines", json.dumps(spec)],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
 
@@ -345,6 +359,9 @@ async def _serve_rounds(spec: dict) -> None:
     ids = prompt_ids(tokenizer, max(spec["lengths"]))
     engine = Engine(spec["name"], spec["kind"], Path(spec["gguf"]), spec["compiled"])
     backend = await _open(engine, hf, tokenizer, spec["threads"])
+    if engine.compiled:
+        engine.figures["teacher_forced_argmax"] = await asyncio.to_thread(
+            compiled_argmax, backend, ids[:spec["agreement_positions"]])
     print(json.dumps(engine.figures), flush=True)
     try:
         while sys.stdin.readline():
@@ -388,6 +405,9 @@ def agreements(engines: list[Engine], hf: Path, ids: list[int], threads: int) ->
     for engine in engines:
         if engine.kind == "transformers" and not engine.compiled:
             engine.figures["argmax_agreement"] = 1.0
+        elif engine.compiled:
+            forced = engine.figures.pop("teacher_forced_argmax")
+            engine.figures["argmax_agreement"] = agreement(forced, reference[:len(forced)])
         elif engine.kind in ("llama.cpp", "llama-server"):  # one libllama: the server's logits are the engine's
             engine.figures["argmax_agreement"] = agreement(llama_cpp_argmax(engine.gguf, ids, threads), reference)
 
@@ -465,7 +485,7 @@ def run(model: Path, smoke: bool, rounds: int, threads: int) -> dict:
     engines = [Engine(name, kind, files.get(q, hf), compiled) for name, kind, q, compiled in columns]
     timings(engines, hf, ids, rounds, smoke, threads, env)
     load["timings"] = [load_average()]
-    agreements(engines, hf, ids[:256 if smoke else 1024], threads)
+    agreements(engines, hf, ids[:256 if smoke else AGREEMENT_POSITIONS], threads)
     load["agreement"] = [load_average()]
     if not smoke:
         replays(engines, hf, files, threads, env)
@@ -473,7 +493,7 @@ def run(model: Path, smoke: bool, rounds: int, threads: int) -> dict:
     out = summarise(engines)
     out.update(model=str(model), threads=threads, rounds=rounds, smoke=smoke, cpu_count=os.cpu_count(),
                load_average_1min=load, seconds=round(time.perf_counter() - began, 1),
-               agreement_positions=256 if smoke else 1024)
+               agreement_positions=256 if smoke else AGREEMENT_POSITIONS)
     return out
 
 
