@@ -1,52 +1,143 @@
 """A static KV cache and a ``torch.compile``d one-token decode step for the transformers engine.
 
-Why: a decode step of a small model is mostly per-layer Python and dispatch overhead, and on a
-GPU mostly kernel launches; a compiled step over a cache of fixed shape removes them (CUDA graphs
-with ``mode="reduce-overhead"``). Compiling takes seconds to minutes, so it happens on a thread of
-its own after the model loads, while the engine keeps serving eagerly; generations switch to the
-compiled step once it is ready.
+Why: an eager decode step of a small model is per-layer Python and dispatch overhead plus
+matrix-vector products, and on CPU the products are the larger part: the BLAS ``gemv`` behind
+``nn.Linear`` reads a one-row product's weights at 15 GB/s on the 2-core test machine, where a
+plain reduction reads memory at 45. So the compiled step runs a twin of the model (the same
+parameter tensors) whose linear layers compute one row as ``(weight * x).sum(-1)``, which
+inductor turns into one streaming reduction per layer; together with the overhead gone that
+halves the step (see ``compiles_by_default``). On a GPU the twin keeps ``nn.Linear`` and
+``mode="reduce-overhead"`` adds CUDA graphs.
+
+Compiling takes tens of seconds, so it happens on a thread of its own after the model loads,
+while the engine keeps serving eagerly; generations switch to the compiled step once it is
+ready. While it compiles, torch's "compiling" flag (a process-wide global) is also seen by the
+eager thread, so transformers takes its compile-safe branches there: the same arithmetic.
 
 The static cache holds one sequence: the next prompt keeps its longest common prefix with it
-(the layers' write counters are set back to that length; what lies past it is masked and
-overwritten) and evaluates the rest eagerly into the same cache. Prompt-lookup drafts are not used on this path: verifying
-them needs several positions per step, which the one-token graph does not have.
+(the layers' write counters are set back to that length; what lies past it is overwritten) and
+evaluates the rest eagerly into the same cache. Attention reads only the cache's first
+``window`` positions (a multiple of ``WINDOW_STEP`` covering the sequence), a size the step is
+compiled for symbolically, so a short prompt does not pay for the whole cache. Prompt-lookup
+drafts are not used on this path: verifying one takes an eager several-token pass, which costs
+more than the compiled steps it saves (measured in ``compiles_by_default``).
 """
 
 from __future__ import annotations
 
+import copy
+import functools
+import itertools
 import logging
+import os
+import sys
 import threading
 import time
 from typing import Any
 
-from code_llama_ls.backends.decoding import lower_thread_priority
 from code_llama_ls.backends.prefix_cache import common_prefix
+from code_llama_ls.memory import cache_stats
 
 log = logging.getLogger(__name__)
 WARM_UP_STEPS = 3
+WINDOW_STEP = 256
+COMPILE_THREAD_NICENESS = 15
+"""Below the generation thread's 10: the eager suggestions served while the step compiles keep
+the cores; the compiler's own processes inherit it."""
 
 
-def compiles_by_default(device: str) -> bool:
-    """``compile: auto``: on where compiling was measured faster. CPU (SmolLM2-135M float32, 2 cores,
-    torch 2.13): 54 ms/token compiled against 52 eager, so off; CUDA: on (unmeasured here, no GPU;
-    CUDA graphs remove the launch overhead that dominates a small batch's decode step)."""
-    return device.startswith("cuda")
+def compiles_by_default(device: str, dtype: Any = None) -> bool:
+    """``compile: auto``: on where compiling was measured faster. CPU float32 (SmolLM2-135M, 1,000-token
+    context, 2 cores, torch 2.13): see settings' ``compile`` for the figures; other CPU dtypes and MPS are
+    unmeasured, so off; CUDA: on, unmeasured here (no GPU), as CUDA graphs remove the launch overhead that
+    dominates a small batch's decode step."""
+    if device.startswith("cuda"):
+        return True
+    return device == "cpu" and str(dtype) == "torch.float32"
+
+
+def _matvec_linear(self: Any, x: Any) -> Any:
+    """``nn.Linear.forward`` for the compiled twin: one row as a reduction that inductor streams
+    at memory speed (the BLAS ``gemv`` it replaces is three times slower); more rows as before."""
+    import torch
+
+    if x.shape[-2] != 1:
+        return torch.nn.functional.linear(x, self.weight, self.bias)
+    y = (x.unsqueeze(-2) * self.weight).sum(-1)
+    return y if self.bias is None else y + self.bias
+
+
+def decode_twin(model: Any, matvec: bool) -> Any:
+    """A copy of ``model``'s modules sharing its parameters and buffers (no weight is copied), with
+    ``_matvec_linear`` on every linear layer where ``matvec``. The step is compiled from the twin,
+    so the model itself keeps running eagerly on the other thread, unchanged."""
+    import torch
+
+    shared = {id(t): t for t in itertools.chain(model.parameters(), model.buffers())}
+    twin = copy.deepcopy(model, shared)
+    if matvec:
+        for module in twin.modules():
+            if type(module) is torch.nn.Linear:
+                module.forward = _matvec_linear.__get__(module)
+    return twin
+
+
+@functools.cache
+def _windowed_layer() -> type:
+    from transformers.cache_utils import StaticLayer
+
+    class WindowedStaticLayer(StaticLayer):
+        """A static layer whose attention sees only its first ``window`` positions."""
+
+        window = 0
+
+        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+            keys, values = super().update(key_states, value_states, *args, **kwargs)
+            return keys[:, :, :self.window], values[:, :, :self.window]
+
+        def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+            return self.window, 0
+
+    return WindowedStaticLayer
+
+
+def windowed_static_cache(config: Any, max_tokens: int) -> Any:
+    """transformers' ``StaticCache`` with its full-attention layers windowed (sliding-window
+    layers, which bound their reads already, stay as they are)."""
+    from transformers import StaticCache
+    from transformers.cache_utils import StaticLayer
+
+    cache = StaticCache(config=config, max_cache_len=max_tokens)
+    layer = _windowed_layer()
+    cache.layers = [layer(max_cache_len=max_tokens) if type(each) is StaticLayer else each for each in cache.layers]
+    return cache
+
+
+def _lower_compile_priority() -> None:
+    if sys.platform.startswith("linux"):  # per-thread niceness: a Linux thread id is a task id
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), COMPILE_THREAD_NICENESS)
+        except OSError:  # already lower, or not allowed: keep the process's priority
+            pass
 
 
 class CompiledDecoder:
-    """One model's compiled decode step and the static cache it runs on."""
+    """One model's compiled decode step and the static cache it runs on. After ``start`` the
+    warm-up thread owns both until ``state`` is "ready"; from then on only the generation thread."""
 
-    def __init__(self, model: Any, device: str, cache_argument: str, max_tokens: int) -> None:
+    def __init__(self, model: Any, device: str, cache_argument: str, max_tokens: int, bytes_per_token: int = 0) -> None:
         self._model = model
         self._device = device
         self._cache_argument = cache_argument
         self.max_tokens = max_tokens
+        self.bytes_per_token = bytes_per_token
         self.state = "warming"  # then "ready" or "failed"
-        self.message = ""
+        self.message = "compiled decode warming up"
         self.warm_up_s = 0.0
         self.held: list[int] = []  # the tokens whose keys and values the static cache holds
         self._cache: Any = None
         self._step: Any = None
+        self._window = 0
         self._done = threading.Event()
 
     @property
@@ -61,58 +152,90 @@ class CompiledDecoder:
         self._done.wait(timeout_s)
         return self.ready
 
+    def stats(self) -> dict:
+        """The static cache for ``codeLlama/engineStats``: the sequence it holds, in bytes, against its size."""
+        return cache_stats(len(self.held) * self.bytes_per_token, self.max_tokens * self.bytes_per_token, "bytes")
+
     def _warm_up(self) -> None:
         import torch
-        from transformers import StaticCache
 
-        lower_thread_priority()
+        _lower_compile_priority()
         started = time.perf_counter()
         try:
-            self._cache = StaticCache(config=self._model.config, max_cache_len=self.max_tokens)
+            twin = decode_twin(self._model, matvec=self._device == "cpu")
+            self._cache = windowed_static_cache(self._model.config, self.max_tokens)
             mode = "reduce-overhead" if self._device.startswith("cuda") else None
-            self._step = torch.compile(self._eager_step, mode=mode, dynamic=False)
+            self._step = torch.compile(functools.partial(self._run, twin), mode=mode, dynamic=True)
             with torch.inference_mode():
-                for position in range(WARM_UP_STEPS):
-                    self._step(torch.zeros((1, 1), dtype=torch.long, device=self._device),
-                               torch.tensor([position], device=self._device))
-                self._cache.reset()
+                self.forward([0])  # eagerly: the layers allocate (and mark) their tensors outside the graph
+                for window in (WINDOW_STEP, 2 * WINDOW_STEP):  # a second window: the step must not recompile
+                    self._set_window(window)
+                    for _ in range(WARM_UP_STEPS):
+                        self._step(torch.zeros((1, 1), dtype=torch.long, device=self._device))
+            self.keep_prefix([0], reuse=False)
             self.warm_up_s = time.perf_counter() - started
             self.state, self.message = "ready", f"compiled decode ready in {self.warm_up_s:.0f} s"
         except Exception as exc:  # a compiler that cannot build here: keep serving eagerly
-            self.state, self.message = "failed", f"compiled decode unavailable: {str(exc).splitlines()[0]}"
-            log.warning("%s", self.message)
+            self._fail(exc)
         finally:
             self._done.set()
 
-    def _eager_step(self, input_ids: Any, cache_position: Any) -> Any:
-        return self._model(input_ids=input_ids, cache_position=cache_position, use_cache=True,
-                           **{self._cache_argument: self._cache}).logits[0, -1]
+    def _fail(self, exc: Exception) -> None:
+        self.state, self.message = "failed", f"compiled decode unavailable: {str(exc).strip().splitlines()[0]}"
+        log.warning("%s", self.message)
+
+    def _run(self, model: Any, input_ids: Any, keep: int = 1) -> Any:
+        return model(input_ids=input_ids, use_cache=True, logits_to_keep=keep,
+                     **{self._cache_argument: self._cache}).logits[0]
+
+    def _set_window(self, needed: int) -> None:
+        window = min(self.max_tokens, -(-needed // WINDOW_STEP) * WINDOW_STEP)
+        if window != self._window:
+            self._window = window
+            for layer in self._cache.layers:
+                if hasattr(layer, "window"):
+                    layer.window = window
+
+    def _rewind(self, length: int) -> None:
+        """Set every layer's write counter to ``length`` (static layers write where it says)."""
+        import torch
+
+        del self.held[length:]
+        with torch.inference_mode():
+            for layer in self._cache.layers:
+                if layer.is_initialized:
+                    layer.cumulative_length.fill_(length)
 
     def keep_prefix(self, prompt: list[int], reuse: bool = True) -> int:
         """Keep the held tokens' common prefix with ``prompt`` (the last prompt token is always
         evaluated: its logits choose the first new token); its length."""
-        import torch
-
         keep = min(common_prefix(self.held, prompt), len(prompt) - 1) if reuse else 0
-        del self.held[keep:]
-        with torch.inference_mode():  # static layers write where their counter says, not at cache_position
-            for layer in self._cache.layers:
-                if layer.is_initialized:
-                    layer.cumulative_length.fill_(keep)
+        self._rewind(keep)
         return keep
 
-    def forward(self, ids: list[int]) -> Any:
-        """Logits after ``ids`` (one row): several tokens run eagerly into the static cache, one
-        through the compiled step."""
+    def forward(self, ids: list[int], keep: int = 1) -> Any:
+        """Logits of the last ``keep`` of ``ids`` (``keep`` rows): several tokens run eagerly into
+        the static cache, one through the compiled step once it is ready."""
         import torch
 
-        start = len(self.held)
+        self._set_window(len(self.held) + len(ids))
         tensor = torch.tensor([ids], device=self._device)
-        positions = torch.arange(start, start + len(ids), device=self._device)
-        if len(ids) == 1:
-            logits = self._step(tensor, positions).clone()  # CUDA graphs reuse their output buffer
-        else:
-            logits = self._model(input_ids=tensor, cache_position=positions, use_cache=True,
-                                 logits_to_keep=1, **{self._cache_argument: self._cache}).logits[0, -1]
+        logits = self._compiled(tensor) if len(ids) == 1 and self.ready else None
+        if logits is None:
+            logits = self._run(self._model, tensor, keep)
         self.held.extend(ids)
         return logits
+
+    def _compiled(self, tensor: Any) -> Any | None:
+        """The step's logits, or None (and the step off for good) where it would have to compile
+        again: never on the generation thread, in the middle of a suggestion."""
+        import torch
+
+        try:
+            with torch.compiler.set_stance("fail_on_recompile"):
+                logits = self._step(tensor)
+        except Exception as exc:  # a guard that no longer holds, or a failed run: eager from here on
+            self._fail(exc)
+            self._rewind(len(self.held))
+            return None
+        return logits.clone() if self._device.startswith("cuda") else logits  # CUDA graphs reuse their output

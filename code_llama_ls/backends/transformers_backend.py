@@ -120,7 +120,8 @@ class TransformersBackend:
         return compiled is not None and await asyncio.to_thread(compiled.wait, timeout_s)
 
     def cache_stats(self) -> dict[str, dict]:
-        return {"kv": self._prefix_cache.stats()}
+        compiled = self._compiled
+        return {"kv": compiled.stats() if compiled is not None and compiled.ready else self._prefix_cache.stats()}
 
     async def load(self, progress: ProgressCallback) -> None:
         async with self._load_lock:
@@ -140,10 +141,13 @@ class TransformersBackend:
 
     def _start_compiling(self) -> None:
         """``compile``: build the compiled decode step in the background (``auto``: where measured faster)."""
-        wanted = self._compile_mode == "on" or (self._compile_mode == "auto" and compiles_by_default(self._device))
+        dtype = next(self._model.parameters()).dtype
+        wanted = self._compile_mode == "on" or (self._compile_mode == "auto"
+                                                 and compiles_by_default(self._device, dtype))
         if wanted:
             tokens = self._context_tokens or (CPU_CONTEXT_TOKENS if self.device_type == "cpu" else GPU_CONTEXT_TOKENS)
-            self._compiled = CompiledDecoder(self._model, self._device, self._cache_argument, tokens)
+            self._compiled = CompiledDecoder(self._model, self._device, self._cache_argument, tokens,
+                                             self._prefix_cache.bytes_per_token)
             self._compiled.start()
 
     async def stream(self, request: GenerationRequest, cancel: CancelToken) -> AsyncIterator[Chunk]:
@@ -265,6 +269,7 @@ class TransformersBackend:
             prefix_cache.evict()
         compiled = self._compiled_for(prompt, request)
         if compiled is not None:  # its static cache keeps the last sequence's prefix instead
+            prefix_cache.clear()
             cache, reused = None, compiled.keep_prefix(prompt, request.kv_cache_bytes != 0)
         else:
             cache, reused = prefix_cache.take(prompt) if prefix_cache.capacity_bytes > 0 else (None, 0)
@@ -284,7 +289,7 @@ class TransformersBackend:
             nonlocal evaluated
             evaluated += len(ids)
             if compiled is not None:
-                out = compiled.forward(ids).unsqueeze(0)
+                out = compiled.forward(ids, keep)
             else:
                 cache_kw[self._cache_argument] = cache
                 out = model(input_ids=torch.tensor([ids], device=self._device), use_cache=True,
