@@ -15,8 +15,8 @@ Naive: for every request (every keystroke) the same prompt ids built from scratc
 capabilities detected as the server detects them: a model that does not infill gets the
 left-to-right prompt), a fresh KV cache, full greedy generation to ``maxNewTokens`` or a stop
 token, no completion cache, no cancellation, no drafting — timed offline in this process with the
-same decoding loop (prefix reuse off). Its suggestions at shown states are compared with what
-ours showed. A shown state whose answer had not arrived when the next keystroke superseded it
+same decoding loop (prefix reuse off), its text shaped as the server shapes it. Its suggestions at
+shown states are compared with what ours showed. A shown state whose answer had not arrived when the next keystroke superseded it
 showed nothing (the request was cancelled, or its generation was and the server answered empty);
 those are counted as ``shown_superseded`` and left out of the comparison and of the latency
 percentiles. Both pipelines apply the same token healing (it changes what the model sees, not how
@@ -271,8 +271,9 @@ class NaiveRun:
 
 
 class Naive:
-    """The server's prompt, healing and decoding loop, with no KV prefix reuse, no drafting, no
-    completion cache and no cancellation (the model and tokenizer loaded as the server loads them)."""
+    """The server's prompt, healing, decoding loop and shaping of what is shown (its windowed
+    cursor context), with no KV prefix reuse, no drafting, no completion cache and no
+    cancellation (the model and tokenizer loaded as the server loads them)."""
 
     def __init__(self, model: Path, token_healing: bool = True) -> None:
         import torch
@@ -299,13 +300,12 @@ class Naive:
         from code_llama_ls.backends.base import CancelToken, GenerationRequest
         from code_llama_ls.completion.cache import heal
         from code_llama_ls.completion.engine import build_prompt
-        from code_llama_ls.completion.postprocess import CursorContext, postprocess
-        from code_llama_ls.context.syntax import completion_scope
+        from code_llama_ls.completion.postprocess import postprocess
+        from code_llama_ls.completion.shape import cursor_context
         from code_llama_ls.documents import Document
 
         document = Document("file:///bench/naive.py", text, 1, "python")
-        scope = completion_scope(document, offset)
-        cursor = CursorContext.at(document, offset, scope)
+        cursor = cursor_context(text[:offset], text[offset:], document.language)  # as the server reads it
         prompt = build_prompt(document, offset, self.tokenizer, self.settings, "cpu", None, automatic=True,
                               capabilities=self.capabilities)
         ids, heal_text = heal(prompt, self.pieces, not self.tokenizer.sentencepiece) if self.pieces is not None \
@@ -315,7 +315,7 @@ class Naive:
         final = self.backend._decode_loop(request, CancelToken(), lambda chunk: None)
         raw = self.tokenizer.decode_infilling(final.ids or [])
         raw = raw[len(heal_text):] if raw.startswith(heal_text) else ""
-        suggestion = postprocess(raw, cursor)
+        suggestion = postprocess(raw, cursor, truncated=final.stop_reason == "max_tokens")
         generated = len(final.ids or [])
         # Every accepted token is fed back, except the one that reached maxNewTokens.
         steps = generated - (1 if final.stop_reason == "max_tokens" and generated else 0)
@@ -512,7 +512,7 @@ def model_for(name: str) -> tuple[Path, dict]:
 
 
 def run(smoke: bool, models: list[str], extra: dict, functions: int | None = None,
-        keystrokes: int | None = None, sample_every: int | None = None) -> dict:
+        keystrokes: int | None = None, sample_every: int | None = None, events_path: Path | None = None) -> dict:
     trace = build_trace(functions or (2 if smoke else 24), 26)
     limit = keystrokes or (16 if smoke else None)
     if limit:
@@ -521,6 +521,7 @@ def run(smoke: bool, models: list[str], extra: dict, functions: int | None = Non
     out: dict = {"models": {}, "trace": {"keystrokes": len(trace.keystrokes), "functions": len(trace.functions),
                                          "duration_s": round(trace.keystrokes[-1].at, 1),
                                          "shown_states": sum(k.shown for k in trace.keystrokes)}}
+    dumped: dict = {}
     for name in models:
         model, options = model_for(name)
         began = time.perf_counter()
@@ -533,6 +534,9 @@ def run(smoke: bool, models: list[str], extra: dict, functions: int | None = Non
         result["bench_seconds"] = {"replay": round(replayed, 1), "naive": round(time.perf_counter() - began - replayed, 1)}
         result["load_average_1min"] = {"ours": ours_load.figures(), "naive": naive_load.figures()}
         out["models"][name] = result
+        if events_path is not None:
+            dumped[name] = {"events": ours["events"], "results": {str(k): v for k, v in ours["results"].items()}}
+            events_path.write_text(json.dumps(dumped))
     return out
 
 
@@ -546,6 +550,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"cut the trace after this many keystrokes (default: all, at most {MAX_KEYSTROKES})")
     parser.add_argument("--naive-sample", type=int, default=None, help="naive times every shown state and every "
                         "n-th other request (default: tiny 1, mid and smollm2 6)")
+    parser.add_argument("--events", type=Path, default=None,
+                        help="write ours' engineStats events and answers, per model, to this JSON file")
     parser.add_argument("--prompt-lookup", type=int, default=None, help="promptLookupTokens for ours")
     parser.add_argument("--no-token-healing", action="store_true")
     parser.add_argument("--debounce-ms", type=int, default=None, help="debounceMs for ours (default: the setting's)")
@@ -560,7 +566,7 @@ def main(args: argparse.Namespace) -> int:
     if args.debounce_ms is not None:
         extra["debounceMs"] = args.debounce_ms
     result = run(args.smoke, [m for m in args.models.split(",") if m], extra, args.functions, args.keystrokes,
-                 args.naive_sample)
+                 args.naive_sample, args.events)
     if args.json:
         print(json.dumps(result))
         return 0
