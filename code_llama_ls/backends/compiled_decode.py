@@ -5,9 +5,9 @@ matrix-vector products, and on CPU the products are the larger part: the BLAS ``
 ``nn.Linear`` reads a one-row product's weights at 15 GB/s on the 2-core test machine, where a
 plain reduction reads memory at 45. So the compiled step runs a twin of the model (the same
 parameter tensors) whose linear layers compute one row as ``(weight * x).sum(-1)``, which
-inductor turns into one streaming reduction per layer; together with the overhead gone that
-halves the step (see ``compiles_by_default``). On a GPU the twin keeps ``nn.Linear`` and
-``mode="reduce-overhead"`` adds CUDA graphs.
+inductor turns into one streaming reduction per layer; with the overhead gone too, the step
+takes less than half of eager's time (the figures are in settings' ``compile``). On a GPU the
+twin keeps ``nn.Linear`` and ``mode="reduce-overhead"`` adds CUDA graphs.
 
 Compiling takes tens of seconds, so it happens on a thread of its own after the model loads,
 while the engine keeps serving eagerly; generations switch to the compiled step once it is
@@ -19,8 +19,9 @@ The static cache holds one sequence: the next prompt keeps its longest common pr
 evaluates the rest eagerly into the same cache. Attention reads only the cache's first
 ``window`` positions (a multiple of ``WINDOW_STEP`` covering the sequence), a size the step is
 compiled for symbolically, so a short prompt does not pay for the whole cache. Prompt-lookup
-drafts are not used on this path: verifying one takes an eager several-token pass, which costs
-more than the compiled steps it saves (measured in ``compiles_by_default``).
+drafts are not used on this path: verifying one takes an eager several-token pass, five times a
+compiled step on SmolLM2, and on code that drafts well (8 × 64 tokens of stdlib sources: 134
+verifications, 97 single steps) compiled steps alone took 29 s against 47 with the drafts.
 """
 
 from __future__ import annotations
@@ -41,19 +42,22 @@ from code_llama_ls.memory import cache_stats
 log = logging.getLogger(__name__)
 WARM_UP_STEPS = 3
 WINDOW_STEP = 256
+AUTO_MIN_WEIGHT_BYTES = 256 * 2**20
+"""``compile: auto`` on CPU from here up: SmolLM2-135M in float32, the model measured, has 540 MB."""
 COMPILE_THREAD_NICENESS = 15
 """Below the generation thread's 10: the eager suggestions served while the step compiles keep
 the cores; the compiler's own processes inherit it."""
 
 
-def compiles_by_default(device: str, dtype: Any = None) -> bool:
-    """``compile: auto``: on where compiling was measured faster. CPU float32 (SmolLM2-135M, 1,000-token
-    context, 2 cores, torch 2.13): see settings' ``compile`` for the figures; other CPU dtypes and MPS are
-    unmeasured, so off; CUDA: on, unmeasured here (no GPU), as CUDA graphs remove the launch overhead that
-    dominates a small batch's decode step."""
+def compiles_by_default(device: str, dtype: Any = None, weight_bytes: int = 0) -> bool:
+    """``compile: auto``: on where compiling was measured faster. CPU float32 from SmolLM2-135M's
+    size up (see settings' ``compile`` for the figures): the gain is in reading the weights, and
+    larger models read more of them; smaller models, whose weights stay in the caches, other CPU
+    dtypes and MPS are unmeasured, so off. CUDA: on, unmeasured here (no GPU), as CUDA graphs
+    remove the launch overhead that dominates a small batch's decode step."""
     if device.startswith("cuda"):
         return True
-    return device == "cpu" and str(dtype) == "torch.float32"
+    return device == "cpu" and str(dtype) == "torch.float32" and weight_bytes >= AUTO_MIN_WEIGHT_BYTES
 
 
 def _matvec_linear(self: Any, x: Any) -> Any:
@@ -102,14 +106,16 @@ def _windowed_layer() -> type:
 
 
 def windowed_static_cache(config: Any, max_tokens: int) -> Any:
-    """transformers' ``StaticCache`` with its full-attention layers windowed (sliding-window
-    layers, which bound their reads already, stay as they are)."""
+    """transformers' ``StaticCache`` for ``max_tokens`` with its full-attention layers windowed
+    (sliding-window layers, which bound their reads already, stay as they are). One position
+    more than any window: a window as long as the whole cache would compile a graph of its own."""
     from transformers import StaticCache
     from transformers.cache_utils import StaticLayer
 
-    cache = StaticCache(config=config, max_cache_len=max_tokens)
+    size = max_tokens + 1
+    cache = StaticCache(config=config, max_cache_len=size)
     layer = _windowed_layer()
-    cache.layers = [layer(max_cache_len=max_tokens) if type(each) is StaticLayer else each for each in cache.layers]
+    cache.layers = [layer(max_cache_len=size) if type(each) is StaticLayer else each for each in cache.layers]
     return cache
 
 
@@ -137,7 +143,6 @@ class CompiledDecoder:
         self.held: list[int] = []  # the tokens whose keys and values the static cache holds
         self._cache: Any = None
         self._step: Any = None
-        self._window = 0
         self._done = threading.Event()
 
     @property
@@ -166,12 +171,13 @@ class CompiledDecoder:
             self._cache = windowed_static_cache(self._model.config, self.max_tokens)
             mode = "reduce-overhead" if self._device.startswith("cuda") else None
             self._step = torch.compile(functools.partial(self._run, twin), mode=mode, dynamic=True)
-            with torch.inference_mode():
+            with torch.inference_mode():  # as generations run (an inference tensor is a guard's concern)
+                token = torch.zeros((1, 1), dtype=torch.long, device=self._device)
                 self.forward([0])  # eagerly: the layers allocate (and mark) their tensors outside the graph
-                for window in (WINDOW_STEP, 2 * WINDOW_STEP):  # a second window: the step must not recompile
-                    self._set_window(window)
+                self._step(token, self._window(1))  # compiles, with the window as a symbol
+                with torch.compiler.set_stance("fail_on_recompile"):  # the widest window: the same graph
                     for _ in range(WARM_UP_STEPS):
-                        self._step(torch.zeros((1, 1), dtype=torch.long, device=self._device))
+                        self._step(token, self.max_tokens)
             self.keep_prefix([0], reuse=False)
             self.warm_up_s = time.perf_counter() - started
             self.state, self.message = "ready", f"compiled decode ready in {self.warm_up_s:.0f} s"
@@ -182,19 +188,20 @@ class CompiledDecoder:
 
     def _fail(self, exc: Exception) -> None:
         self.state, self.message = "failed", f"compiled decode unavailable: {str(exc).strip().splitlines()[0]}"
-        log.warning("%s", self.message)
+        log.warning("compiled decode unavailable, decoding eagerly: %s", exc)  # with the guard that failed
 
-    def _run(self, model: Any, input_ids: Any, keep: int = 1) -> Any:
+    def _run(self, model: Any, input_ids: Any, window: int, keep: int = 1) -> Any:
+        """A forward pass attending to the cache's first ``window`` positions. The window is an
+        argument so that the compiled step takes it as a symbol: read from the layers, it would be
+        a constant, and each new value would compile again."""
+        for layer in self._cache.layers:
+            if hasattr(layer, "window"):
+                layer.window = window
         return model(input_ids=input_ids, use_cache=True, logits_to_keep=keep,
                      **{self._cache_argument: self._cache}).logits[0]
 
-    def _set_window(self, needed: int) -> None:
-        window = min(self.max_tokens, -(-needed // WINDOW_STEP) * WINDOW_STEP)
-        if window != self._window:
-            self._window = window
-            for layer in self._cache.layers:
-                if hasattr(layer, "window"):
-                    layer.window = window
+    def _window(self, needed: int) -> int:
+        return min(self.max_tokens, -(-needed // WINDOW_STEP) * WINDOW_STEP)
 
     def _rewind(self, length: int) -> None:
         """Set every layer's write counter to ``length`` (static layers write where it says)."""
@@ -218,22 +225,22 @@ class CompiledDecoder:
         the static cache, one through the compiled step once it is ready."""
         import torch
 
-        self._set_window(len(self.held) + len(ids))
+        window = self._window(len(self.held) + len(ids))
         tensor = torch.tensor([ids], device=self._device)
-        logits = self._compiled(tensor) if len(ids) == 1 and self.ready else None
+        logits = self._compiled(tensor, window) if len(ids) == 1 and self.ready else None
         if logits is None:
-            logits = self._run(self._model, tensor, keep)
+            logits = self._run(self._model, tensor, window, keep)
         self.held.extend(ids)
         return logits
 
-    def _compiled(self, tensor: Any) -> Any | None:
+    def _compiled(self, tensor: Any, window: int) -> Any | None:
         """The step's logits, or None (and the step off for good) where it would have to compile
         again: never on the generation thread, in the middle of a suggestion."""
         import torch
 
         try:
             with torch.compiler.set_stance("fail_on_recompile"):
-                logits = self._step(tensor)
+                logits = self._step(tensor, window)
         except Exception as exc:  # a guard that no longer holds, or a failed run: eager from here on
             self._fail(exc)
             self._rewind(len(self.held))

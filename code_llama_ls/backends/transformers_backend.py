@@ -141,9 +141,10 @@ class TransformersBackend:
 
     def _start_compiling(self) -> None:
         """``compile``: build the compiled decode step in the background (``auto``: where measured faster)."""
-        dtype = next(self._model.parameters()).dtype
-        wanted = self._compile_mode == "on" or (self._compile_mode == "auto"
-                                                 and compiles_by_default(self._device, dtype))
+        parameters = list(self._model.parameters())
+        weight_bytes = sum(p.numel() * p.element_size() for p in parameters)
+        wanted = self._compile_mode == "on" or (
+            self._compile_mode == "auto" and compiles_by_default(self._device, parameters[0].dtype, weight_bytes))
         if wanted:
             tokens = self._context_tokens or (CPU_CONTEXT_TOKENS if self.device_type == "cpu" else GPU_CONTEXT_TOKENS)
             self._compiled = CompiledDecoder(self._model, self._device, self._cache_argument, tokens,
