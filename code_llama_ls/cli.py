@@ -151,6 +151,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         infilling=args.infilling,
         device=args.device,
         local_files_only=args.local_files_only,
+        compile="off",  # a one-shot command ends before a background compile would pay off (or finish)
         **remote_settings(args),
     )
 

@@ -72,7 +72,7 @@ async def _run(args: argparse.Namespace) -> int:
     settings = Settings(model=args.model, instruct_model=args.instruct_model, device=args.device,
                         instruct_max_new_tokens=args.max_new_tokens, max_context_tokens=args.max_context_tokens,
                         local_files_only=args.local_files_only, tokenizer=args.tokenizer,
-                        instruct_endpoint=args.instruct_endpoint, **remote_settings(args))
+                        instruct_endpoint=args.instruct_endpoint, compile="off", **remote_settings(args))
     root = repository_root(args.file)
     start, end, place = _where(args, document)
     kind, question = ("ask", args.question) if args.command == "explain" and args.question else (args.command, None)
