@@ -9,7 +9,8 @@ Ours: the real server (``python -m code_llama_ls --stdio``) driven over pygls' c
 time, as an editor does it: ``didChange`` per keystroke, the previous unanswered
 ``inlineCompletion`` cancelled (``$/cancelRequest``), a new automatic ``inlineCompletion``.
 Model seconds, cache hits and which model call served each answer come from the server's
-``codeLlama/engineStats``.
+``codeLlama/engineStats``, read once no generation has ended for a while (a cancelled request is
+answered before its generation stops); the warm-up request before the trace is not counted.
 
 Naive: for every request (every keystroke) the same prompt ids built from scratch (the model's
 capabilities detected as the server detects them: a model that does not infill gets the
@@ -142,6 +143,10 @@ def state_text(function: Function, typed: int) -> tuple[str, int]:
 # -- ours: the real server over stdio --------------------------------------------------------
 
 
+WARMUP_URI = "file:///bench/warmup.py"
+"""The document of the request before the trace; its model work is not counted."""
+
+
 async def replay_ours(model_dir: Path, trace: Trace, extra: dict) -> dict:
     from code_llama_ls.bench.lsp_window import Window
 
@@ -160,7 +165,7 @@ async def drive(client, trace: Trace) -> dict:
     from lsprotocol import types
 
     # Warm-up outside the trace (first-call costs: allocator, vocabulary pieces).
-    warm_uri = "file:///bench/warmup.py"
+    warm_uri = WARMUP_URI
     client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
         uri=warm_uri, language_id="python", version=1, text="def f(x):\n    return x\n")))
     await client.text_document_inline_completion_async(types.InlineCompletionParams(
@@ -327,7 +332,8 @@ def evaluate(model: Path, trace: Trace, ours: dict, sample_every: int, token_hea
              naive: Naive | None = None) -> dict:
     naive = naive or Naive(model, token_healing)
     naive.run(*state_text(trace.functions[0], 1))  # warm-up
-    results, events = ours["results"], ours["events"]
+    results = ours["results"]
+    events = [e for e in ours["events"] if e["uri"] != WARMUP_URI]
     shown = [k for k, key in enumerate(trace.keystrokes) if key.shown]
     answers = {(e["uri"], e["version"]): e for e in events if e["kind"] == "answer"}
     generations = {e["id"]: e for e in events if e["kind"] == "generation"}
