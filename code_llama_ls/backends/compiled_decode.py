@@ -26,14 +26,19 @@ verifications, 97 single steps) compiled steps alone took 29 s against 47 with t
 
 from __future__ import annotations
 
+import atexit
 import copy
+import ctypes
 import functools
 import itertools
 import logging
 import os
+import signal
 import sys
 import threading
 import time
+import weakref
+from pathlib import Path
 from typing import Any
 
 from code_llama_ls.backends.prefix_cache import common_prefix
@@ -119,6 +124,41 @@ def windowed_static_cache(config: Any, max_tokens: int) -> Any:
     return cache
 
 
+class Abandoned(BaseException):
+    """Raised in a warm-up thread the process exits from (a BaseException: torch's own ``except
+    Exception`` fallbacks must not swallow it)."""
+
+
+def _abandon(reference: weakref.ref) -> None:
+    decoder = reference()
+    if decoder is not None:
+        decoder.abandon()
+
+
+def _stop_compiler_processes() -> None:
+    """SIGTERM this process's children that run inductor's C++ compiler, and theirs (``cc1plus``
+    holds the pipe the warm-up reads): the warm-up waits for the compiler without a timeout, so
+    it would not run Python (and see ``Abandoned``) before that ends, tens of seconds later."""
+    from torch._inductor.cpp_builder import get_cpp_compiler
+
+    compiler = os.path.basename(get_cpp_compiler()).encode()
+    children: dict[int, list[tuple[int, bytes]]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            argv0 = (stat.parent / "cmdline").read_bytes().split(b"\0", 1)[0]
+        except (OSError, ValueError, IndexError):  # gone meanwhile, or not ours to read
+            continue
+        children.setdefault(parent, []).append((int(stat.parent.name), os.path.basename(argv0)))
+    doomed = [pid for pid, name in children.get(os.getpid(), []) if name == compiler]
+    for pid in doomed:
+        doomed.extend(child for child, _ in children.get(pid, []))
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+
+
 def _lower_compile_priority() -> None:
     if sys.platform.startswith("linux"):  # per-thread niceness: a Linux thread id is a task id
         try:
@@ -144,13 +184,28 @@ class CompiledDecoder:
         self._cache: Any = None
         self._step: Any = None
         self._done = threading.Event()
+        self._thread: threading.Thread | None = None
 
     @property
     def ready(self) -> bool:
         return self.state == "ready"
 
     def start(self) -> None:
-        threading.Thread(target=self._warm_up, name="code-llama-compile", daemon=True).start()
+        self._thread = threading.Thread(target=self._warm_up, name="code-llama-compile", daemon=True)
+        self._thread.start()
+        atexit.register(_abandon, weakref.ref(self))
+
+    def abandon(self, timeout_s: float = 10.0) -> None:
+        """End a warm-up still running before the interpreter does: a daemon thread it finds in
+        torch's C++ code is unwound through frames that cannot be, and the process aborts
+        ("terminate called without an active exception"). The exception lands as soon as the
+        thread runs Python again, which compiling does every few milliseconds."""
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(Abandoned))
+            if sys.platform.startswith("linux"):
+                _stop_compiler_processes()
+            thread.join(timeout_s)
 
     def wait(self, timeout_s: float) -> bool:
         """Whether the compiled step got ready within ``timeout_s`` (False once it failed)."""
@@ -183,11 +238,14 @@ class CompiledDecoder:
             self.state, self.message = "ready", f"compiled decode ready in {self.warm_up_s:.0f} s"
         except Exception as exc:  # a compiler that cannot build here: keep serving eagerly
             self._fail(exc)
+        except Abandoned:
+            self.state, self.message = "failed", "compiled decode abandoned: the process exits"
         finally:
             self._done.set()
 
     def _fail(self, exc: Exception) -> None:
-        self.state, self.message = "failed", f"compiled decode unavailable: {str(exc).strip().splitlines()[0]}"
+        why = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+        self.state, self.message = "failed", f"compiled decode unavailable: {why}"
         log.warning("compiled decode unavailable, decoding eagerly: %s", exc)  # with the guard that failed
 
     def _run(self, model: Any, input_ids: Any, window: int, keep: int = 1) -> Any:
