@@ -125,8 +125,8 @@ def windowed_static_cache(config: Any, max_tokens: int) -> Any:
 
 
 class Abandoned(BaseException):
-    """Raised in a warm-up thread the process exits from (a BaseException: torch's own ``except
-    Exception`` fallbacks must not swallow it)."""
+    """Raised in a warm-up thread whose engine closes or whose process exits (a BaseException:
+    torch's own ``except Exception`` fallbacks must not swallow it)."""
 
 
 def _abandon(reference: weakref.ref) -> None:
@@ -196,12 +196,14 @@ class CompiledDecoder:
         atexit.register(_abandon, weakref.ref(self))
 
     def abandon(self, timeout_s: float = 10.0) -> None:
-        """End a warm-up still running before the interpreter does: a daemon thread it finds in
-        torch's C++ code is unwound through frames that cannot be, and the process aborts
-        ("terminate called without an active exception"). The exception lands as soon as the
-        thread runs Python again, which compiling does every few milliseconds."""
+        """End a warm-up still running: when the engine closes (it would hold the model and both
+        cores for minutes more), and before the interpreter exits (a daemon thread it finds in
+        torch's C++ code is unwound through frames that cannot be, and the process aborts:
+        "terminate called without an active exception"). The exception lands as soon as the
+        thread runs Python again, which compiling does every few milliseconds; a compile begun
+        after it works as before."""
         thread = self._thread
-        if thread is not None and thread.is_alive():
+        if thread is not None and thread.is_alive() and not self._done.is_set():
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(Abandoned))
             if sys.platform.startswith("linux"):
                 _stop_compiler_processes()
@@ -239,7 +241,7 @@ class CompiledDecoder:
         except Exception as exc:  # a compiler that cannot build here: keep serving eagerly
             self._fail(exc)
         except Abandoned:
-            self.state, self.message = "failed", "compiled decode abandoned: the process exits"
+            self.state, self.message = "failed", "compiled decode abandoned: the engine closed"
         finally:
             self._done.set()
 

@@ -174,6 +174,8 @@ class TransformersBackend:
             cancel.cancel()
 
     async def close(self) -> None:
+        if self._compiled is not None:
+            await asyncio.to_thread(self._compiled.abandon)
         self._worker.shutdown(wait=False, cancel_futures=True)
         self._prefix_cache.clear()
         self._model = None

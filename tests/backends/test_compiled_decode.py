@@ -189,6 +189,17 @@ async def test_the_twin_shares_the_weights_and_computes_one_row_as_a_reduction(e
     assert torch.allclose(*one, atol=1e-4) and not torch.equal(*one)  # one row: the reduction
 
 
+async def test_closing_the_engine_ends_its_warm_up(trained_model):
+    """A closed engine's compile would hold the model and the cores for minutes more."""
+    tokenizer = ModelTokenizer.from_pretrained(str(trained_model), local_files_only=True)
+    backend = TransformersBackend(str(trained_model), tokenizer, device="cpu", local_files_only=True,
+                                  compile_mode="on", context_tokens=512)
+    await backend.load(lambda message, percentage: None)
+    decoder = backend._compiled
+    await backend.close()
+    assert decoder.state == "failed" and "abandoned" in decoder.message and not decoder._thread.is_alive()
+
+
 EXIT_WHILE_COMPILING = """
 import asyncio, sys, time
 import torch
