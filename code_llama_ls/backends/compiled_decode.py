@@ -9,10 +9,12 @@ inductor turns into one streaming reduction per layer; with the overhead gone to
 takes less than half of eager's time (the figures are in settings' ``compile``). On a GPU the
 twin keeps ``nn.Linear`` and ``mode="reduce-overhead"`` adds CUDA graphs.
 
-Compiling takes tens of seconds, so it happens on a thread of its own after the model loads,
-while the engine keeps serving eagerly; generations switch to the compiled step once it is
-ready. While it compiles, torch's "compiling" flag (a process-wide global) is also seen by the
-eager thread, so transformers takes its compile-safe branches there: the same arithmetic.
+Compiling takes a minute or two on 2 cores (SmolLM2: 110 s with an empty inductor cache, 37 s
+with a warm one), so it happens on a thread of its own after the model loads, while the engine
+keeps serving eagerly, and it pauses while a generation runs (``serving``); generations switch
+to the compiled step once it is ready. While it compiles, torch's "compiling" flag (a
+process-wide global) is also seen by the eager thread, so transformers takes its compile-safe
+branches there: the same arithmetic.
 
 The static cache holds one sequence: the next prompt keeps its longest common prefix with it
 (the layers' write counters are set back to that length; what lies past it is overwritten) and
@@ -27,6 +29,7 @@ verifications, 97 single steps) compiled steps alone took 29 s against 47 with t
 from __future__ import annotations
 
 import atexit
+import contextlib
 import copy
 import ctypes
 import functools
@@ -39,6 +42,8 @@ import threading
 import time
 import weakref
 from pathlib import Path
+from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 from code_llama_ls.backends.prefix_cache import common_prefix
@@ -49,6 +54,9 @@ WARM_UP_STEPS = 3
 WINDOW_STEP = 256
 AUTO_MIN_WEIGHT_BYTES = 256 * 2**20
 """``compile: auto`` on CPU from here up: SmolLM2-135M in float32, the model measured, has 540 MB."""
+PAUSE_LIMIT_S = 60.0
+"""The longest the warm-up waits for one generation: past it, it goes on (should a lock it holds
+be one the generation waits for, this ends the standstill)."""
 COMPILE_THREAD_NICENESS = 15
 """Below the generation thread's 10: the eager suggestions served while the step compiles keep
 the cores; the compiler's own processes inherit it."""
@@ -159,6 +167,16 @@ def _stop_compiler_processes() -> None:
             pass
 
 
+def _may_pause(frame: FrameType | None) -> bool:
+    """Not inside an import or a log handler: the generation may need their locks."""
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if "importlib" in name or name.endswith(("logging/__init__.py", "logging/handlers.py")):
+            return False
+        frame = frame.f_back
+    return True
+
+
 def _lower_compile_priority() -> None:
     if sys.platform.startswith("linux"):  # per-thread niceness: a Linux thread id is a task id
         try:
@@ -185,6 +203,9 @@ class CompiledDecoder:
         self._step: Any = None
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
+        self._generating = False
+        self._generated = threading.Event()  # set when no generation runs
+        self._generated.set()
 
     @property
     def ready(self) -> bool:
@@ -205,9 +226,30 @@ class CompiledDecoder:
         thread = self._thread
         if thread is not None and thread.is_alive() and not self._done.is_set():
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(Abandoned))
+            self._generating = False
+            self._generated.set()  # out of a pause, into the exception
             if sys.platform.startswith("linux"):
                 _stop_compiler_processes()
             thread.join(timeout_s)
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[None]:
+        """Around a generation served eagerly while the step compiles: the warm-up pauses at its
+        next Python call until the generation ends. Both need the GIL, and dynamo holds it most
+        of the time: an eager SmolLM2 suggestion (a 1,000-token prompt, 32 tokens) took 30-50 s
+        beside it instead of 3, and 5-10 s with a 10 µs switch interval."""
+        self._generated.clear()
+        self._generating = True
+        try:
+            yield
+        finally:
+            self._generating = False
+            self._generated.set()
+
+    def _trace(self, frame: FrameType, event: str, arg: Any) -> None:
+        """The warm-up thread's trace function (calls only: it returns no line tracer)."""
+        if self._generating and _may_pause(frame):
+            self._generated.wait(PAUSE_LIMIT_S)
 
     def wait(self, timeout_s: float) -> bool:
         """Whether the compiled step got ready within ``timeout_s`` (False once it failed)."""
@@ -223,6 +265,7 @@ class CompiledDecoder:
 
         _lower_compile_priority()
         started = time.perf_counter()
+        sys.settrace(self._trace)
         try:
             twin = decode_twin(self._model, matvec=self._device == "cpu")
             self._cache = windowed_static_cache(self._model.config, self.max_tokens)
@@ -243,6 +286,7 @@ class CompiledDecoder:
         except Abandoned:
             self.state, self.message = "failed", "compiled decode abandoned: the engine closed"
         finally:
+            sys.settrace(None)
             self._done.set()
 
     def _fail(self, exc: Exception) -> None:

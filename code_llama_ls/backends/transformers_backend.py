@@ -8,6 +8,7 @@ one step when cancelled and stream text as it goes; the event loop only awaits a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import os
@@ -252,8 +253,10 @@ class TransformersBackend:
             progress(message, None)
 
     def _generate_blocking(self, request: GenerationRequest, cancel: CancelToken, emit) -> None:
+        compiled = self._compiled
         try:
-            emit_final = self._decode_loop(request, cancel, emit)
+            with compiled.serving() if compiled is not None else contextlib.nullcontext():
+                emit_final = self._decode_loop(request, cancel, emit)
             emit(emit_final)
         except BaseException as exc:  # reported to the awaiting coroutine, never lost
             emit(exc)

@@ -6,6 +6,7 @@ evaluated; a step that would have to compile again falls back to eager instead."
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -189,14 +190,30 @@ async def test_the_twin_shares_the_weights_and_computes_one_row_as_a_reduction(e
     assert torch.allclose(*one, atol=1e-4) and not torch.equal(*one)  # one row: the reduction
 
 
-async def test_closing_the_engine_ends_its_warm_up(trained_model):
-    """A closed engine's compile would hold the model and the cores for minutes more."""
+def _paused(decoder: CompiledDecoder) -> bool:
+    frame = sys._current_frames().get(decoder._thread.ident)
+    while frame is not None and frame.f_code is not CompiledDecoder._trace.__code__:
+        frame = frame.f_back
+    return frame is not None
+
+
+async def test_the_warm_up_pauses_while_a_suggestion_is_served_and_ends_when_the_engine_closes(trained_model):
+    """Compiling holds the GIL most of the time, so the warm-up waits while a generation runs
+    (a SmolLM2 suggestion took 10-30 times as long beside it); a closed engine's compile would
+    hold the model and the cores for minutes more."""
     tokenizer = ModelTokenizer.from_pretrained(str(trained_model), local_files_only=True)
     backend = TransformersBackend(str(trained_model), tokenizer, device="cpu", local_files_only=True,
                                   compile_mode="on", context_tokens=512)
     await backend.load(lambda message, percentage: None)
     decoder = backend._compiled
-    await backend.close()
+    with decoder.serving():
+        deadline = time.monotonic() + 60
+        while not _paused(decoder) and decoder.state == "warming" and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert _paused(decoder)  # at its next Python call
+        await asyncio.sleep(0.5)
+        assert _paused(decoder) and decoder.state == "warming"
+        await backend.close()  # out of the pause, and abandoned
     assert decoder.state == "failed" and "abandoned" in decoder.message and not decoder._thread.is_alive()
 
 
