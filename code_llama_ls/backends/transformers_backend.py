@@ -263,24 +263,12 @@ class TransformersBackend:
 
     def _decode_loop(self, request: GenerationRequest, cancel: CancelToken, emit) -> Chunk:
         import torch
-        from transformers import DynamicCache
 
         started = time.perf_counter()
         model = self._model
         prompt = list(request.prompt_ids)
         cache_kw = {self._cache_argument: None}
-        prefix_cache = self._prefix_cache
-        if request.kv_cache_bytes is not None:
-            prefix_cache.capacity_bytes = request.kv_cache_bytes
-            prefix_cache.evict()
-        compiled = self._compiled_for(prompt, request)
-        if compiled is not None:  # its static cache keeps the last sequence's prefix instead
-            prefix_cache.clear()
-            cache, reused = None, compiled.keep_prefix(prompt, request.kv_cache_bytes != 0)
-        else:
-            cache, reused = prefix_cache.take(prompt) if prefix_cache.capacity_bytes > 0 else (None, 0)
-            if cache is None:
-                cache = DynamicCache(config=model.config)
+        compiled, cache, reused = self._take_kv(prompt, request)
         fed: list[int] = prompt[:reused]  # the positions the cache holds
         evaluated = 0
         generated: list[int] = []
@@ -348,11 +336,27 @@ class TransformersBackend:
                     logits = out[accepted]
         finally:
             if cache is not None and cache.get_seq_length() == len(fed) and fed:
-                prefix_cache.put(fed, cache)
+                self._prefix_cache.put(fed, cache)
         text = self.tokenizer.decode_infilling(generated)
         tail = text[len(shown):] if text.startswith(shown) else ""
         return Chunk(tail, len(generated), reason, len(prompt), time.perf_counter() - started, generated, reused,
                      evaluated)
+
+    def _take_kv(self, prompt: list[int], request: GenerationRequest) -> tuple[CompiledDecoder | None, Any, int]:
+        """Where this generation's keys and values go: the compiled step's static cache (``cache``
+        None) or a DynamicCache from the prefix cache; and how many prompt tokens they hold."""
+        from transformers import DynamicCache
+
+        prefix_cache = self._prefix_cache
+        if request.kv_cache_bytes is not None:
+            prefix_cache.capacity_bytes = request.kv_cache_bytes
+            prefix_cache.evict()
+        compiled = self._compiled_for(prompt, request)
+        if compiled is not None:  # its static cache keeps the last sequence's prefix instead
+            prefix_cache.clear()
+            return compiled, None, compiled.keep_prefix(prompt, request.kv_cache_bytes != 0)
+        cache, reused = prefix_cache.take(prompt) if prefix_cache.capacity_bytes > 0 else (None, 0)
+        return None, cache if cache is not None else DynamicCache(config=self._model.config), reused
 
     def _compiled_for(self, prompt: list[int], request: GenerationRequest) -> CompiledDecoder | None:
         """The compiled decode step, once it is ready and where the request fits its cache."""
