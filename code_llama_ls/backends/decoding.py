@@ -7,11 +7,14 @@ these pieces take and return plain ids and texts so both loops make the same cho
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import threading
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from code_llama_ls.backends.base import BackendError, CancelToken, Chunk, GenerationRequest
 from code_llama_ls.completion.cache import piece_texts
 from code_llama_ls.prompts.tokenization import ModelTokenizer
 
@@ -34,6 +37,33 @@ def model_worker() -> ThreadPoolExecutor:
     """The one thread a model is loaded and run on (one generation at a time), at lower priority."""
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="code-llama-generate",
                               initializer=lower_thread_priority)
+
+
+Emit = Callable[[Chunk | BaseException], None]
+
+
+async def stream_from_worker(worker: ThreadPoolExecutor, generate: Callable[[GenerationRequest, CancelToken, Emit], None],
+                             request: GenerationRequest, cancel: CancelToken) -> AsyncIterator[Chunk]:
+    """Run ``generate`` on the model's worker thread and yield the chunks it emits, the event loop
+    only awaiting a queue; its exception becomes a ``BackendError``. A consumer that goes away
+    (a cancelled request) cancels the generation, which stops within one step."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Chunk | BaseException] = asyncio.Queue()
+
+    def emit(item: Chunk | BaseException) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, item)
+
+    loop.run_in_executor(worker, generate, request, cancel, emit)
+    try:
+        while True:
+            item = await queue.get()
+            if isinstance(item, BaseException):
+                raise BackendError(f"generation failed: {item}") from item
+            yield item
+            if item.stop_reason is not None:
+                break
+    finally:
+        cancel.cancel()
 
 
 def prompt_lookup_draft(sequence: list[int], count: int, stop_ids: frozenset[int], room: int) -> list[int]:

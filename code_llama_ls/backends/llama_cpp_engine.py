@@ -17,6 +17,7 @@ decoding steps, and a long prompt is aborted inside ``llama_decode`` through its
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -32,7 +33,7 @@ from code_llama_ls.backends.base import (
     ProgressCallback,
     StopReason,
 )
-from code_llama_ls.backends.decoding import HealingVocabulary, model_worker, prompt_lookup_draft
+from code_llama_ls.backends.decoding import HealingVocabulary, model_worker, prompt_lookup_draft, stream_from_worker
 from code_llama_ls.backends.prefix_cache import common_prefix
 from code_llama_ls.memory import cache_stats
 from code_llama_ls.model_files import find_gguf
@@ -131,23 +132,10 @@ class LlamaCppEngine:
     async def stream(self, request: GenerationRequest, cancel: CancelToken) -> AsyncIterator[Chunk]:
         if self._ctx is None:
             raise BackendError(f"model {self.model_name!r} is not loaded")
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Chunk | BaseException] = asyncio.Queue()
-
-        def emit(item: Chunk | BaseException) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
-        loop.run_in_executor(self._worker, self._generate_blocking, request, cancel, emit)
-        try:
-            while True:
-                item = await queue.get()
-                if isinstance(item, BaseException):
-                    raise BackendError(f"generation failed: {item}") from item
-                yield item
-                if item.stop_reason is not None:
-                    break
-        finally:
-            cancel.cancel()  # the worker stops within one step if the consumer went away
+        # Closed with this generator, so that a consumer going away cancels the generation at once.
+        async with contextlib.aclosing(stream_from_worker(self._worker, self._generate_blocking, request, cancel)) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
     async def close(self) -> None:
         if self._ctx is not None:

@@ -27,7 +27,7 @@ from code_llama_ls.backends.base import (
     StopReason,
 )
 from code_llama_ls.backends.compiled_decode import CompiledDecoder, compiles_by_default
-from code_llama_ls.backends.decoding import HealingVocabulary, model_worker, prompt_lookup_draft
+from code_llama_ls.backends.decoding import HealingVocabulary, model_worker, prompt_lookup_draft, stream_from_worker
 from code_llama_ls.backends.prefix_cache import PrefixCache, bytes_per_token
 from code_llama_ls.model_files import PARAMETERS, find_gguf, gguf_metadata
 from code_llama_ls.prompts.tokenization import ModelTokenizer
@@ -155,24 +155,10 @@ class TransformersBackend:
     async def stream(self, request: GenerationRequest, cancel: CancelToken) -> AsyncIterator[Chunk]:
         if self._model is None:
             raise BackendError(f"model {self.model_name!r} is not loaded")
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Chunk | BaseException] = asyncio.Queue()
-
-        def emit(item: Chunk | BaseException) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
-        loop.run_in_executor(self._worker, self._generate_blocking, request, cancel, emit)
-        try:
-            while True:
-                item = await queue.get()
-                if isinstance(item, BaseException):
-                    raise BackendError(f"generation failed: {item}") from item
-                yield item
-                if item.stop_reason is not None:
-                    break
-        finally:
-            # Stop the worker within one step if the consumer went away (cancelled request).
-            cancel.cancel()
+        # Closed with this generator, so that a consumer going away cancels the generation at once.
+        async with contextlib.aclosing(stream_from_worker(self._worker, self._generate_blocking, request, cancel)) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
     async def close(self) -> None:
         if self._compiled is not None:
