@@ -441,7 +441,7 @@ def _bindings_env() -> dict[str, str] | None:
     return llama_cpp.python_server_env()
 
 
-def replays(engines: list[Engine], hf: Path, files: dict[str, Path], threads: int, env: dict | None) -> None:
+def replays(engines: list[Engine], hf: Path, threads: int, env: dict | None) -> None:
     from code_llama_ls.bench import replay
 
     trace = replay.build_trace(6, 26)
@@ -488,7 +488,7 @@ def run(model: Path, smoke: bool, rounds: int, threads: int, replay: bool = True
     agreements(engines, hf, ids[:256 if smoke else AGREEMENT_POSITIONS], threads)
     load["agreement"] = [load_average()]
     if replay and not smoke:
-        replays(engines, hf, files, threads, env)
+        replays(engines, hf, threads, env)
         load["replay"] = [load_average()]
     out = summarise(engines)
     out.update(model=str(model), threads=threads, rounds=rounds, smoke=smoke, cpu_count=os.cpu_count(),
