@@ -100,9 +100,13 @@ async def test_a_prompt_past_the_first_attention_window(engines):
 
     eager, compiled, tokenizer, _ = engines
     example = KNOWN_EXAMPLES[3]
-    filler = "".join(f"value_{i} = {i}\n" for i in range(30))
-    document = Document("file:///long.py", filler + example.prefix + example.suffix, 1)
-    ids = build_prompt(document, len(filler + example.prefix), tokenizer, Settings(context_enabled=False), "cpu").ids
+    lines, ids = 20, []
+    while len(ids) <= WINDOW_STEP + 8:  # as many lines as this tokenizer needs to pass the first window
+        lines += 5
+        filler = "".join(f"value_{i} = {i}\n" for i in range(lines))
+        document = Document("file:///long.py", filler + example.prefix + example.suffix, 1)
+        ids = build_prompt(document, len(filler + example.prefix), tokenizer, Settings(context_enabled=False),
+                           "cpu").ids
     assert WINDOW_STEP < len(ids) < 512 - 64
     request = GenerationRequest(ids, 64, stop_ids=frozenset(), kv_cache_bytes=0)
     (_, ours), (_, theirs) = await run(compiled, request), await run(eager, request)
