@@ -225,7 +225,6 @@ class TransformersBackend:
         self._device = device
         element = torch.tensor([], dtype=next(model.parameters()).dtype).element_size()
         self._prefix_cache = PrefixCache(self._prefix_cache.capacity_bytes, bytes_per_token(model.config, element))
-        torch.set_grad_enabled(False)
         progress(f"{self.model_name} ready on {device}", 100)
 
     def _warn_if_large(self, gguf: Path, element_size: int, progress: ProgressCallback) -> None:

@@ -472,7 +472,8 @@ def _train_single_thread(tok: ModelTokenizer):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _train(tok)
+        with torch.enable_grad():  # whatever grad mode the calling thread was left in
+            return _train(tok)
     finally:
         torch.set_num_threads(threads)
 
