@@ -1,3 +1,3 @@
-from code_llama_ls.cli import main
+from code_llama_ls.cli.main import main
 
 main()

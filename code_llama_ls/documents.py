@@ -14,11 +14,13 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote, urlparse
 
 from tree_sitter import Parser, Point, Tree
 
-from code_llama_ls.context.languages import grammar, language_name
+from code_llama_ls.languages import grammar, language_name
 
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
 MAX_DOCUMENT_CHARS = 8_000_000
@@ -235,3 +237,17 @@ class DocumentStore:
 
     def __iter__(self):
         return iter(self._documents.values())
+
+
+def uri_to_path(uri: str) -> Path | None:
+    """The file a ``file:`` URI names; None for any other scheme."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "file":
+        return None
+    return Path(unquote(parsed.path))
+
+
+def document_path(uri: str) -> Path:
+    """The path a document goes by: its file, or for a URI of another scheme (an unsaved buffer)
+    the URI itself as a path, which names no file but keeps the document's name."""
+    return uri_to_path(uri) or Path(uri)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from code_llama_ls.bench import llama_cpp, tiny_model
+from benchmarks import llama_cpp, tiny_model
 
 
 @pytest.fixture(scope="session")

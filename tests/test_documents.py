@@ -7,7 +7,7 @@ import random
 import pytest
 
 from code_llama_ls import documents as documents_module
-from code_llama_ls.context.languages import PLAIN_TEXT, grammar, language_name
+from code_llama_ls.languages import PLAIN_TEXT, grammar, language_name
 from code_llama_ls.documents import Document, DocumentError, DocumentStore, Position, PositionError
 
 ENCODINGS = ("utf-8", "utf-16", "utf-32")

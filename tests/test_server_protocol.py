@@ -3,7 +3,7 @@ behind (pygls 2.1 keeps a future per notification it runs as a generator or coro
 
 from __future__ import annotations
 
-from code_llama_ls.server import server
+from code_llama_ls.lsp.server import server
 
 
 class DiscardingWriter:

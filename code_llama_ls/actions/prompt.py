@@ -11,8 +11,9 @@ from dataclasses import dataclass, field, replace
 
 from code_llama_ls.actions.targets import FENCE_NAMES, LANGUAGE_LABELS, Target
 from code_llama_ls.actions.testfiles import FRAMEWORKS
-from code_llama_ls.context.engine import SUPPORTS, ContextEngine, comment_prefix
+from code_llama_ls.context.engine import SUPPORTS, ContextEngine
 from code_llama_ls.documents import Document
+from code_llama_ls.languages import comment_prefix
 from code_llama_ls.prompts.instruct import (InstructFormat, InstructPrompt, Message, build_instruct_prompt,
                                             check_user_text)
 

@@ -19,10 +19,9 @@ from code_llama_ls.actions.extract import NoCodeError, clean_docstring, extract_
 from code_llama_ls.actions.prompt import PromptTooLong, action_prompt, check_question
 from code_llama_ls.actions.targets import LANGUAGE_LABELS, Target, target_at
 from code_llama_ls.backends.base import BackendError, CancelToken, GenerationRequest
-from code_llama_ls.completion.engine import Runtime
+from code_llama_ls.runtime.manager import Runtime
 from code_llama_ls.context.engine import ContextEngine
-from code_llama_ls.context.index import uri_to_path
-from code_llama_ls.documents import Document
+from code_llama_ls.documents import Document, document_path
 from code_llama_ls.prompts.instruct import InstructPrompt, PromptRefused
 from code_llama_ls.settings import Settings
 
@@ -74,7 +73,7 @@ def target_for(kind: str, document: Document, start: int, end: int) -> Target | 
     """The definition an action works on; tests fall back to the whole module."""
     target = target_at(document.language, document.text, document.tree, start, end)
     if target is None and kind == "tests" and document.language in testfiles.SUPPORTED:
-        path = uri_to_path(document.uri) or Path(document.uri)
+        path = document_path(document.uri)
         return Target("module", path.stem, 0, len(document.text), 0, "module")
     return target
 
@@ -208,7 +207,7 @@ class ActionService:
     # -- edits ------------------------------------------------------------------------------------
 
     def _path(self, document: Document) -> Path:
-        return uri_to_path(document.uri) or Path(document.uri)
+        return document_path(document.uri)
 
     def _module(self, document: Document) -> str:
         path = self._path(document)

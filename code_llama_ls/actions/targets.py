@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from tree_sitter import Node, Parser, Tree
 
-from code_llama_ls.context.languages import grammar
+from code_llama_ls.languages import grammar
 
 _PY = {"function_definition": "function", "class_definition": "class"}
 _JS = {"function_declaration": "function", "generator_function_declaration": "function",

@@ -23,7 +23,7 @@ def in_process_engine(engine: str, model: str) -> str:
 
 def create_backend(settings: Settings, tokenizer: ModelTokenizer) -> Backend:
     if settings.backend == "transformers" and settings.shared_model_server:
-        from code_llama_ls.backends.shared_server import SharedModelServerBackend
+        from code_llama_ls.backends.shared_model_server import SharedModelServerBackend
 
         return SharedModelServerBackend(settings, tokenizer)
     if settings.backend == "transformers" and in_process_engine(settings.engine, settings.model) == "llama.cpp":

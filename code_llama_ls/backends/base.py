@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from code_llama_ls.prompts.fim import InfillParts
+
 StopReason = Literal["eot", "max_tokens", "cancelled", "error"]
 BackendState = Literal["idle", "loading", "ready", "error"]
 
@@ -31,16 +33,6 @@ class CancelToken:
     @property
     def cancelled(self) -> bool:
         return self._event.is_set()
-
-
-@dataclass(frozen=True)
-class InfillParts:
-    """The texts behind an infilling prompt, for servers that build the prompt themselves
-    (llama.cpp's ``/infill``): the local prefix and suffix, and context snippets as (path, text)."""
-
-    prefix: str
-    suffix: str
-    extra: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from code_llama_ls.backends.base import BackendError, CancelToken, Chunk, GenerationRequest
-from code_llama_ls.completion.cache import piece_texts
+from code_llama_ls.prompts.tokenization import piece_texts
 from code_llama_ls.prompts.tokenization import ModelTokenizer
 
 MODEL_THREAD_NICENESS = 10

@@ -23,27 +23,12 @@ suggestion and gets its rest at once.
 
 from __future__ import annotations
 
-import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from code_llama_ls.memory import cache_stats
 from code_llama_ls.prompts.fim import InfillPrompt
 from code_llama_ls.prompts.tokenization import ModelTokenizer
-
-_PIECES: weakref.WeakKeyDictionary[ModelTokenizer, list[str]] = weakref.WeakKeyDictionary()
-"""Per live tokenizer: a reloaded model's old tokenizer takes its table with it."""
-
-
-def piece_texts(tokenizer: ModelTokenizer) -> list[str]:
-    """Each id's text as ``decode_infilling`` shows it; control tokens map to ``""``."""
-    found = _PIECES.get(tokenizer)
-    if found is None:
-        special = tokenizer.control_ids() | tokenizer.stop_ids()
-        found = ["" if i in special else tokenizer.decode_infilling([i]) for i in range(tokenizer.vocab_size)]
-        _PIECES[tokenizer] = found
-    return found
-
 
 def _is_word_piece(text: str) -> bool:
     word = text[1:] if text.startswith(" ") else text

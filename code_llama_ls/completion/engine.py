@@ -28,17 +28,17 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from code_llama_ls.backends.base import Backend, BackendError, CancelToken, GenerationRequest, InfillParts
-from code_llama_ls.completion.cache import CachedGeneration, CompletionCache, heal, piece_texts
+from code_llama_ls.backends.base import BackendError, CancelToken, GenerationRequest
+from code_llama_ls.completion.cache import CachedGeneration, CompletionCache, heal
 from code_llama_ls.completion.postprocess import postprocess_outcome
 from code_llama_ls.completion.shape import cursor_context
-from code_llama_ls.context.engine import ContextEngine, comment_prefix
-from code_llama_ls.context.syntax import completion_scope
+from code_llama_ls.context.engine import ContextEngine
+from code_llama_ls.completion.span import completion_scope
 from code_llama_ls.documents import Document
 from code_llama_ls.memory import cache_stats
-from code_llama_ls.prompts.capabilities import Capabilities, detect
-from code_llama_ls.prompts.fim import Budget, InfillPrompt, PromptMode, build_infill_prompt
-from code_llama_ls.prompts.tokenization import ModelTokenizer
+from code_llama_ls.prompts.at_cursor import build_prompt, infill_parts
+from code_llama_ls.prompts.tokenization import piece_texts
+from code_llama_ls.runtime.manager import Runtime
 from code_llama_ls.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -95,57 +95,6 @@ class _Generation:
     def extended_by(self, before: str, after: str) -> bool:
         return (after == self.after and before.startswith(self.before)
                 and self.produced.startswith(before[len(self.before):]))
-
-
-@dataclass
-class Runtime:
-    """A loaded tokenizer and backend for one group of model settings, and what the model can do."""
-
-    tokenizer: ModelTokenizer
-    backend: Backend
-    capabilities: Capabilities = None  # type: ignore[assignment]  # None: what the tokenizer shows
-
-    def __post_init__(self) -> None:
-        if self.capabilities is None:
-            self.capabilities = detect("", {}, self.tokenizer)
-
-
-def prompt_mode(settings: Settings, infilling: bool, automatic: bool = False) -> PromptMode:
-    """Left to right for a model that does not infill; else ``fimMode``, whose ``auto`` is SPM for
-    automatic inline triggers (typing appends to the prompt's end, so a cached KV prefix stays
-    valid) and PSM otherwise."""
-    if not infilling:
-        return "l2r"
-    if settings.fim_mode == "auto":
-        return "spm" if automatic else "psm"
-    return settings.fim_mode
-
-
-def build_prompt(document: Document, offset: int, tokenizer: ModelTokenizer, settings: Settings,
-                 device_type: str, context: ContextEngine | None = None, automatic: bool = False,
-                 capabilities: Capabilities | None = None) -> InfillPrompt:
-    """The prompt at ``offset``: the document around the cursor, and context packed before it.
-
-    ``capabilities``: the loaded model's (``Runtime.capabilities``); without them, a tokenizer
-    with FIM tokens infills."""
-    infilling = capabilities.infilling if capabilities is not None else tokenizer.special.fim
-    context_tokens = settings.context_tokens_for(device_type)
-    if capabilities is not None:
-        context_tokens = capabilities.context_tokens(context_tokens)
-    budget = Budget(context_tokens, settings.max_new_tokens, settings.prefix_ratio)
-    blocks = context.collect(document, offset) if context is not None else []
-    return build_infill_prompt(
-        tokenizer, document.text[:offset], document.text[offset:], budget, prompt_mode(settings, infilling, automatic),
-        context=blocks, comment_prefix=comment_prefix(document.language),
-    )
-
-
-def infill_parts(prompt: InfillPrompt) -> InfillParts:
-    """The prompt's texts for servers that build the infilling prompt themselves: the local
-    prefix (the packed context blocks come first in ``prompt.prefix``) and the blocks apart."""
-    packed = "".join(snippet.text for snippet in prompt.snippets)
-    local = prompt.prefix[len(packed):] if prompt.prefix.startswith(packed) else prompt.prefix
-    return InfillParts(local, prompt.suffix, tuple((snippet.path, snippet.text) for snippet in prompt.snippets))
 
 
 CONTINUATION = re.compile(r"(\}\s*)?(else|elif|except|finally|catch|case|default)\b")
@@ -467,5 +416,4 @@ class CompletionEngine:
                             "timingsMs": dict(timings)})
 
 
-__all__ = ["BackendError", "Completion", "CompletionEngine", "CompletionSkipped", "NoSuggestion", "Runtime",
-           "build_prompt"]
+__all__ = ["BackendError", "Completion", "CompletionEngine", "CompletionSkipped", "NoSuggestion"]

@@ -35,8 +35,8 @@ from functools import cache
 
 from tree_sitter import Parser, Tree
 
-from code_llama_ls.context.languages import PLAIN_TEXT, grammar
-from code_llama_ls.context.syntax import INDENTED_LANGUAGES, Scope, completion_scope, only_closers
+from code_llama_ls.languages import PLAIN_TEXT, grammar
+from code_llama_ls.completion.span import INDENTED_LANGUAGES, Span, completion_scope, only_closers
 from code_llama_ls.documents import Document
 
 SENTINEL_TEXTS = ("▁<EOT>", "<EOT>", "▁<PRE>", "<PRE>", "▁<SUF>", "<SUF>", "▁<MID>", "<MID>", "</s>", "<s>")
@@ -101,7 +101,7 @@ class CursorContext:
     """The document around the cursor, as it was when the completion was requested."""
 
     line_suffix: str  # the rest of the cursor's line, after the cursor
-    scope: Scope
+    scope: Span
     line_prefix: str = ""  # the cursor's line before the cursor
     language: str = PLAIN_TEXT
     next_lines: tuple[str, ...] = ()  # the document's lines after the cursor's line (a few dozen)
@@ -115,7 +115,7 @@ class CursorContext:
     window_tree: Tree | None = None  # the window's syntax tree where it is the whole document (parsed already)
 
     @classmethod
-    def at(cls, document: Document, offset: int, scope: Scope | None = None,
+    def at(cls, document: Document, offset: int, scope: Span | None = None,
            cut_short: bool = False) -> CursorContext:
         """Snapshot what post-processing needs (the document may change while the model runs).
         ``cut_short``: the text is a window that ends in the middle of the code after it."""
@@ -147,7 +147,7 @@ def cut_at_sentinel(text: str) -> str:
     return text if cut == -1 else text[:cut].rstrip(" ")
 
 
-def limit_to_scope(text: str, scope: Scope, cursor: CursorContext | None = None) -> str:
+def limit_to_scope(text: str, scope: Span, cursor: CursorContext | None = None) -> str:
     """One line; or the syntactic unit being written: cut where it closes the block that holds
     the cursor (Python: also where it dedents out of it)."""
     if scope == "line":

@@ -19,8 +19,8 @@ from code_llama_ls.completion.postprocess import (
     Outcome,
     postprocess_outcome,
 )
-from code_llama_ls.context.languages import PLAIN_TEXT
-from code_llama_ls.context.syntax import INDENTED_LANGUAGES, completion_scope
+from code_llama_ls.languages import PLAIN_TEXT
+from code_llama_ls.completion.span import INDENTED_LANGUAGES, completion_scope
 from code_llama_ls.documents import Document
 
 PREFIX_WINDOW_LINES = 200

@@ -108,7 +108,6 @@ class Workspace(Protocol):
 
 class LanguageSupport(Protocol):
     languages: tuple[str, ...]  # the language names (see languages.py) this module handles
-    comment_prefix: str  # line comment syntax used to render context blocks ("#", "//")
 
     def scopes(self, tree: Tree, source: bytes, byte_offset: int) -> list[Scope]:
         """Enclosing scopes, outermost first (module first)."""
@@ -140,3 +139,12 @@ class LanguageSupport(Protocol):
     def caches(self) -> dict[str, Lru]:
         """The module's memo tables by name; the context engine sets their bound."""
         ...
+
+
+@dataclass(frozen=True)
+class ContextBlock:
+    """Code from elsewhere for the prompt: a definition's skeleton, an outline, a snippet."""
+
+    kind: str  # "definition" | "outline" | "snippet"
+    path: str  # shown in the block's header (workspace-relative where possible)
+    body: str

@@ -169,7 +169,6 @@ class BraceLanguage:
     """Tree-sitter support common to the brace languages; subclasses set the node types."""
 
     languages: tuple[str, ...] = ()
-    comment_prefix = "//"
 
     comment_types: frozenset[str] = frozenset({"comment"})
     doc_prefix_types: frozenset[str] = frozenset()  # siblings kept with the doc comment (attributes)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from code_llama_ls.context.base import Definition, Import, LanguageSupport, ParsedFile, Reference
-from code_llama_ls.context.index import WorkspaceIndex, uri_to_path
+from code_llama_ls.context.index import WorkspaceIndex
 from code_llama_ls.context.lang_c import CSupport
 from code_llama_ls.context.lang_go import GoSupport
 from code_llama_ls.context.lang_java import JavaSupport
@@ -24,9 +24,9 @@ from code_llama_ls.context.lang_javascript import JavaScriptSupport
 from code_llama_ls.context.lang_python import PythonSupport
 from code_llama_ls.context.lang_rust import RustSupport
 from code_llama_ls.context.privacy import IGNORE_FILE_SPECS, IgnoreRules
-from code_llama_ls.documents import Document, DocumentStore
+from code_llama_ls.documents import Document, DocumentStore, document_path, uri_to_path
 from code_llama_ls.memory import Lru, cache_stats
-from code_llama_ls.prompts.fim import ContextBlock
+from code_llama_ls.context.base import ContextBlock
 from code_llama_ls.settings import Settings
 
 SUPPORTS: dict[str, LanguageSupport] = {
@@ -42,11 +42,6 @@ OUTLINE_MAX_LINES = 60
 OUTLINE_MIN_FILE_LINES = 200
 """A shorter file is (nearly) all in the local prefix already: its outline would repeat it."""
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def comment_prefix(language: str) -> str:
-    support = SUPPORTS.get(language)
-    return support.comment_prefix if support else "#"
 
 
 @dataclass(frozen=True)
@@ -162,7 +157,7 @@ class ContextEngine:
         references = support.references(tree, source, _byte_offset(document.text, start),
                                         _byte_offset(document.text, end), line)
         imports = tuple(support.imports(tree, source))
-        return self._resolve_all(support, references, imports, uri_to_path(document.uri) or Path(document.uri))
+        return self._resolve_all(support, references, imports, document_path(document.uri))
 
     def _definition_blocks(self, document: Document, offset: int, cursor_line: int, support: LanguageSupport,
                            tree, settings: Settings) -> list[ContextBlock]:
@@ -181,7 +176,7 @@ class ContextEngine:
         cached = self._definitions.get(key)
         if cached is not None:
             return cached
-        path = uri_to_path(document.uri) or Path(document.uri)
+        path = document_path(document.uri)
         blocks = self._resolve_all(support, references, imports, path)
         self._definitions.put(key, blocks)
         return blocks
@@ -238,7 +233,7 @@ class ContextEngine:
         cached = self._outlines.get(document.uri)
         if cached is not None and cached[0] == key:
             return cached[1]
-        path = uri_to_path(document.uri) or Path(document.uri)
+        path = document_path(document.uri)
         parsed = ParsedFile(path, document.language, document.text.encode("utf-8", "surrogatepass"),
                             document.tree, document.text)
         outline = support.outline(parsed).strip("\n")
@@ -270,7 +265,7 @@ class ContextEngine:
             words = set(_WORD.findall("\n".join(lines)))
             score = len(words & window_words) / len(words | window_words)
             if score > 0:
-                path = uri_to_path(other.uri) or Path(other.uri)
+                path = document_path(other.uri)
                 scored.append((score, ContextBlock("snippet", self.index.display_path(path), "\n".join(lines))))
         scored.sort(key=lambda item: -item[0])
         return [block for _, block in scored[:MAX_SNIPPETS]]

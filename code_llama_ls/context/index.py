@@ -11,28 +11,20 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 from tree_sitter import Parser
 
 from code_llama_ls.context.base import ParsedFile
 from code_llama_ls.context.lang_python import python_search_paths
-from code_llama_ls.context.languages import grammar, language_name
+from code_llama_ls.languages import grammar, language_name
 from code_llama_ls.context.privacy import IgnoreRules
-from code_llama_ls.documents import DocumentStore
+from code_llama_ls.documents import DocumentStore, uri_to_path
 from code_llama_ls.memory import Lru
 
 MAX_FILE_BYTES = 1_000_000
 STATS_PER_FILE = 16
 """A resolution probes a few dozen paths per import; most of them are not files."""
 STAT_TTL_S = 2.0
-
-
-def uri_to_path(uri: str) -> Path | None:
-    parsed = urlparse(uri)
-    if parsed.scheme != "file":
-        return None
-    return Path(unquote(parsed.path))
 
 
 class WorkspaceIndex:

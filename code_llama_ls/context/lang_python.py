@@ -29,7 +29,7 @@ from pathlib import Path
 from tree_sitter import Node, Query, QueryCursor, Tree
 
 from code_llama_ls.context.base import Definition, Import, ParsedFile, Reference, Scope, Workspace
-from code_llama_ls.context.languages import grammar
+from code_llama_ls.languages import grammar
 from code_llama_ls.memory import Lru
 
 PYTHON = grammar("python")
@@ -507,7 +507,6 @@ def python_search_paths(executable: str | None = None) -> tuple[Path, ...]:
 
 class PythonSupport:
     languages = ("python",)
-    comment_prefix = "#"
 
     def caches(self) -> dict[str, Lru]:
         return {"pythonImports": _IMPORTS_BY_TEXT, "pythonSymbols": _SYMBOLS, "pythonResolutions": _RESOLVED}

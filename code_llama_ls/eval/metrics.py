@@ -24,11 +24,16 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
 
-from code_llama_ls.bench.stats import percentile
 from code_llama_ls.documents import Document
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 ALL_KINDS = "all"
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The value at quantile ``q`` (nearest rank; 0 for no values)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else 0.0
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from code_llama_ls.documents import Document, DocumentStore
 from code_llama_ls.eval.cache import ResultCache, model_key, repository_digest, run_key
 from code_llama_ls.eval.metrics import Outcome
 from code_llama_ls.eval.tasks import SourceFile, Task
-from code_llama_ls.runtime import RuntimeEvents, RuntimeManager
+from code_llama_ls.runtime.manager import RuntimeEvents, RuntimeManager
 from code_llama_ls.settings import Settings
 
 CAPABILITIES = "capabilities"

@@ -35,7 +35,7 @@ from pathlib import Path
 from tree_sitter import Node, Point
 
 from code_llama_ls.context.base import walk
-from code_llama_ls.context.languages import PLAIN_TEXT, language_name
+from code_llama_ls.languages import PLAIN_TEXT, language_name
 from code_llama_ls.context.privacy import IgnoreRules
 from code_llama_ls.documents import Document, Position
 

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from code_llama_ls.context.base import ContextBlock
 from code_llama_ls.prompts.tokenization import ModelTokenizer
 
 FimMode = Literal["psm", "spm"]
@@ -119,12 +120,13 @@ the prefix side) while the local prefix needs it; unused shares flow to the othe
 
 
 @dataclass(frozen=True)
-class ContextBlock:
-    """Code from elsewhere for the prompt: a definition's skeleton, an outline, a snippet."""
+class InfillParts:
+    """The texts behind an infilling prompt, for servers that build the prompt themselves
+    (llama.cpp's ``/infill``): the local prefix and suffix, and context snippets as (path, text)."""
 
-    kind: str  # "definition" | "outline" | "snippet"
-    path: str  # shown in the block's header (workspace-relative where possible)
-    body: str
+    prefix: str
+    suffix: str
+    extra: tuple[tuple[str, str], ...] = ()
 
 
 def render_block(block: ContextBlock, comment_prefix: str) -> list[str]:

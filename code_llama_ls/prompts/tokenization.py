@@ -84,6 +84,7 @@ class ModelTokenizer:
         self._tokenizer.encode_special_tokens = True
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
+        self.piece_table: list[str] | None = None  # built by ``piece_texts``
         self._templated: Tokenizer | None = None  # a copy that parses control tokens, made when a template needs it
         self.special = special
         self.name = name
@@ -286,6 +287,16 @@ class ModelTokenizer:
     def _special_added(self) -> dict[str, int]:
         return {token.content: token_id for token_id, token in self._tokenizer.get_added_tokens_decoder().items()
                 if token.special}
+
+
+def piece_texts(tokenizer: ModelTokenizer) -> list[str]:
+    """Each id's text as ``decode_infilling`` shows it; control tokens map to ``""``. Built once
+    and kept on the tokenizer itself (a reloaded model's new tokenizer builds its own)."""
+    if tokenizer.piece_table is None:
+        special = tokenizer.control_ids() | tokenizer.stop_ids()
+        tokenizer.piece_table = ["" if i in special else tokenizer.decode_infilling([i])
+                                 for i in range(tokenizer.vocab_size)]
+    return tokenizer.piece_table
 
 
 def _token_text(value: Any) -> str | None:

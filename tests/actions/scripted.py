@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 
 from code_llama_ls.backends.base import BackendError, BackendStatus, CancelToken, Chunk, GenerationRequest
-from code_llama_ls.bench import tiny_model
-from code_llama_ls.completion.engine import Runtime
+from benchmarks import tiny_model
+from code_llama_ls.runtime.manager import Runtime
 from code_llama_ls.prompts.tokenization import ModelTokenizer
 
 

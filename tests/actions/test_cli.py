@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from code_llama_ls.bench.tiny_model import INSTRUCT_EXAMPLES, INSTRUCT_SOURCE
-from code_llama_ls.cli_common import EXIT_USAGE
+from benchmarks.tiny_model import INSTRUCT_EXAMPLES, INSTRUCT_SOURCE
+from code_llama_ls.cli.common import EXIT_USAGE
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

@@ -15,7 +15,7 @@ from lsprotocol import types
 from scripted import ScriptedBackend, scripted_runtime
 
 from code_llama_ls.actions.edits import FileChange, TextChange
-from code_llama_ls.actions.lsp import ActionsLsp
+from code_llama_ls.lsp.actions import ActionsLsp
 from code_llama_ls.actions.service import ActionService
 from code_llama_ls.documents import Document, DocumentStore
 from code_llama_ls.settings import Settings

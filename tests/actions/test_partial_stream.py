@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from code_llama_ls.actions.lsp import PARTIAL_INTERVAL_S, PARTIAL_MAX_WAIT_S, PartialStream
+from code_llama_ls.lsp.actions import PARTIAL_INTERVAL_S, PARTIAL_MAX_WAIT_S, PartialStream
 
 TOKEN = "code-llama-explain-0123"
 

@@ -25,8 +25,8 @@ from code_llama_ls.backends.compiled_decode import (
 )
 from code_llama_ls.backends.prefix_cache import common_prefix
 from code_llama_ls.backends.transformers_backend import TransformersBackend
-from code_llama_ls.bench.tiny_model import KNOWN_EXAMPLES
-from code_llama_ls.completion.engine import build_prompt
+from benchmarks.tiny_model import KNOWN_EXAMPLES
+from code_llama_ls.prompts.at_cursor import build_prompt
 from code_llama_ls.documents import Document
 from code_llama_ls.prompts.tokenization import ModelTokenizer
 from code_llama_ls.settings import Settings

@@ -15,7 +15,7 @@ from code_llama_ls.backends.base import BackendError, CancelToken, GenerationReq
 from code_llama_ls.backends.http import Remote
 from code_llama_ls.backends.llamacpp_backend import LlamaCppBackend
 from code_llama_ls.backends.openai_backend import OpenAICompletionsBackend
-from code_llama_ls.backends.base import InfillParts
+from code_llama_ls.prompts.fim import InfillParts
 
 REQUEST = GenerationRequest([1, 32007, 822, 32008, 32009], 8, 0.0, frozenset({32010}))
 

@@ -15,10 +15,10 @@ from code_llama_ls.backends.base import BackendError, CancelToken, Chunk, Genera
 from code_llama_ls.backends.llama_cpp_engine import LlamaCppEngine
 from code_llama_ls.backends.prefix_cache import common_prefix
 from code_llama_ls.backends.transformers_backend import TransformersBackend
-from code_llama_ls.bench import llama_cpp, tiny_model
-from code_llama_ls.bench.lsp_window import Window, end_of
-from code_llama_ls.bench.tiny_model import INSTRUCT_EXAMPLES, INSTRUCT_SOURCE, KNOWN_EXAMPLES
-from code_llama_ls.completion.engine import build_prompt
+from benchmarks import llama_cpp, tiny_model
+from benchmarks.lsp_window import Window, end_of
+from benchmarks.tiny_model import INSTRUCT_EXAMPLES, INSTRUCT_SOURCE, KNOWN_EXAMPLES
+from code_llama_ls.prompts.at_cursor import build_prompt
 from code_llama_ls.completion.shape import shape_suggestion
 from code_llama_ls.documents import Document
 from code_llama_ls.prompts.tokenization import ModelTokenizer

@@ -232,7 +232,8 @@ async def test_chat_endpoint_for_instruct_requests(serve, tokenizer):
 async def test_a_cancelled_lsp_request_closes_the_servers_stream(serve, tokenizer):
     """The client cancels the completion request: the engine stops the generation, and the
     server sees the connection close."""
-    from code_llama_ls.completion.engine import CompletionEngine, Runtime
+    from code_llama_ls.completion.engine import CompletionEngine
+    from code_llama_ls.runtime.manager import Runtime
     from code_llama_ls.documents import Document
     from code_llama_ls.settings import Settings
 

@@ -13,7 +13,8 @@ from code_llama_ls.backends.base import CancelToken, GenerationRequest
 from code_llama_ls.backends.ollama_backend import OllamaBackend
 from code_llama_ls.backends.openai_backend import OpenAICompletionsBackend
 from code_llama_ls.backends.remote_prompt import prompt_text
-from code_llama_ls.completion.engine import CompletionEngine, Runtime
+from code_llama_ls.completion.engine import CompletionEngine
+from code_llama_ls.runtime.manager import Runtime
 from code_llama_ls.documents import Document
 from code_llama_ls.prompts.fim import Budget, build_infill_prompt
 from code_llama_ls.settings import Settings

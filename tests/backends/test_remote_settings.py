@@ -8,7 +8,7 @@ from code_llama_ls.backends import create_backend
 from code_llama_ls.backends.llamacpp_backend import LlamaCppBackend
 from code_llama_ls.backends.ollama_backend import OllamaBackend
 from code_llama_ls.backends.openai_backend import OpenAICompletionsBackend
-from code_llama_ls.runtime import runtime_key
+from code_llama_ls.runtime.manager import runtime_key
 from code_llama_ls.settings import GPU_CONTEXT_TOKENS, Settings, merge_settings
 
 
@@ -50,6 +50,6 @@ def test_changing_a_remote_setting_reconnects():
 
 
 def test_cli_budget_for_a_remote_backend():
-    from code_llama_ls.cli import _device_type
+    from code_llama_ls.cli.main import _device_type
 
     assert _device_type(Settings(backend="openai", url="http://x")) == "remote"

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from code_llama_ls.bench import context as bench_context
-from code_llama_ls.cli import main
+from benchmarks import context as bench_context
+from code_llama_ls.cli.main import main
 
 
 def test_tasks_are_cross_file_with_cursor_after_the_bracket() -> None:

@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 
-from code_llama_ls.bench import llama_cpp
+from benchmarks import llama_cpp
 
 
 def test_bench_engines_smoke_prints_every_figure(smollm2_gguf, llama_server_binary):

@@ -44,7 +44,7 @@ def test_token_accounting_on_a_short_replay(trained_model):
     naive's are each request's whole prompt plus its decode steps; the ratio is theirs."""
     import asyncio
 
-    from code_llama_ls.bench import replay
+    from benchmarks import replay
 
     trace = replay.build_trace(1, 26)
     trace.keystrokes = trace.keystrokes[:14]
@@ -102,7 +102,7 @@ def test_token_accounting_on_a_short_replay(trained_model):
 def test_load_sampler_reports_each_phase():
     import time
 
-    from code_llama_ls.bench import replay
+    from benchmarks import replay
 
     wall, cpu = time.perf_counter(), time.process_time()
     with replay.LoadSampler(interval_s=0.05) as sampler:

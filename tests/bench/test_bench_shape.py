@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from code_llama_ls.bench import shape, shape_states, tiny_model
-from code_llama_ls.bench.shape_states import State, states_in
-from code_llama_ls.cli import main
+from benchmarks import shape, shape_states, tiny_model
+from benchmarks.shape_states import State, states_in
+from code_llama_ls.cli.main import main
 
 PYTHON = '''import os
 

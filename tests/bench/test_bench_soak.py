@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from code_llama_ls.bench import soak
-from code_llama_ls.cli import build_parser
+from benchmarks import soak
+from code_llama_ls.cli.main import build_parser
 
 CACHES = {"documents", "completion", "kv", "tokenizerLines", "indexFiles", "indexProbes", "contextDefinitions",
           "outlines", "snippetRegions", "ignoreFiles", "pythonImports", "pythonSymbols", "pythonResolutions",

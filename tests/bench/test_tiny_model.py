@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from code_llama_ls.bench.tiny_model import (
+from benchmarks.tiny_model import (
     KNOWN_EXAMPLES,
     MARKER,
     build_fallback_tokenizer,
@@ -70,7 +70,7 @@ def test_trained_model_survives_half_precision(trained_dir: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from code_llama_ls.bench.tiny_model import _greedy
+    from benchmarks.tiny_model import _greedy
 
     tok = _tokenizer(trained_dir)
     model = AutoModelForCausalLM.from_pretrained(str(trained_dir), local_files_only=True, dtype=torch.bfloat16)

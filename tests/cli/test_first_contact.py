@@ -27,12 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backends"))  # the
 
 from loopback import LoopbackServer, answering  # noqa: E402
 
-from code_llama_ls.bench.tiny_model import INSTRUCT_EXAMPLES, INSTRUCT_SOURCE  # noqa: E402
-from code_llama_ls.cli_common import (EXIT_INPUT, EXIT_MODEL, EXIT_NOTHING, EXIT_STATUS_HELP,  # noqa: E402
+from benchmarks.tiny_model import INSTRUCT_EXAMPLES, INSTRUCT_SOURCE  # noqa: E402
+from code_llama_ls.cli.common import (EXIT_INPUT, EXIT_MODEL, EXIT_NOTHING, EXIT_STATUS_HELP,  # noqa: E402
                                       EXIT_USAGE)
 from code_llama_ls.completion import postprocess  # noqa: E402
 from code_llama_ls.documents import MAX_DOCUMENT_CHARS  # noqa: E402
-from code_llama_ls.hub import PROBE_TIMEOUT_S  # noqa: E402
+from code_llama_ls.runtime.hub import PROBE_TIMEOUT_S  # noqa: E402
 from code_llama_ls.lifetime import INTERRUPTED  # noqa: E402
 from code_llama_ls.settings import DEFAULT_MODEL  # noqa: E402
 
@@ -376,7 +376,7 @@ def test_log_level_goes_before_or_after_the_subcommand(tmp_path, order):
     command = ["complete", str(source), "--line", "0", "--character", "0", "--model", str(tmp_path / "none")]
     done = run(*(["--log-level", "info", *command] if order == "before" else [*command, "--log-level", "info"]))
     assert done.returncode == EXIT_MODEL, done.stderr
-    assert "INFO code_llama_ls.runtime: model load failed" in done.stderr, done.stderr
+    assert "INFO code_llama_ls.runtime.manager: model load failed" in done.stderr, done.stderr
 
 
 # -- 8. what the actions' default model is ----------------------------------------------------------

@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from code_llama_ls.completion.shape import shape_suggestion
-from code_llama_ls.context.languages import grammar, language_name
-from code_llama_ls.context.syntax import completion_scope
+from code_llama_ls.languages import grammar, language_name
+from code_llama_ls.completion.span import completion_scope
 from code_llama_ls.documents import Document
 
 GOLDEN = Path(__file__).parent / "golden"

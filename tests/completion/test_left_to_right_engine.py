@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from code_llama_ls.completion.engine import Completion, CompletionEngine
 from code_llama_ls.documents import Document
-from code_llama_ls.runtime import RuntimeEvents, RuntimeManager
+from code_llama_ls.runtime.manager import RuntimeEvents, RuntimeManager
 from code_llama_ls.settings import Settings
 
 BEFORE = "import json\n\n\ndef load(path):\n    with open(path) as handle:\n        data = json.load("

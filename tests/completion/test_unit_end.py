@@ -57,7 +57,8 @@ async def test_a_scripted_left_to_right_generation_stops_at_the_unit_end_and_an_
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "actions"))
     from scripted import ScriptedBackend  # noqa: E402
 
-    from code_llama_ls.completion.engine import Completion, CompletionEngine, NoSuggestion, Runtime
+    from code_llama_ls.completion.engine import Completion, CompletionEngine, NoSuggestion
+    from code_llama_ls.runtime.manager import Runtime
     from code_llama_ls.documents import Document
     from code_llama_ls.settings import Settings
 

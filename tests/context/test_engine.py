@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from code_llama_ls.bench.tiny_model import build_fallback_tokenizer, fixture_tokenizer_dir
-from code_llama_ls.completion.engine import build_prompt
+from benchmarks.tiny_model import build_fallback_tokenizer, fixture_tokenizer_dir
+from code_llama_ls.prompts.at_cursor import build_prompt
 from code_llama_ls.context.engine import ContextEngine
 from code_llama_ls.documents import DocumentStore
 from code_llama_ls.prompts.tokenization import ModelTokenizer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from code_llama_ls.context.syntax import completion_scope
+from code_llama_ls.completion.span import completion_scope
 from code_llama_ls.documents import Document
 
 CURSOR = "|"

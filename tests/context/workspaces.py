@@ -8,7 +8,7 @@ from pathlib import Path
 from tree_sitter import Parser
 
 from code_llama_ls.context.base import ParsedFile
-from code_llama_ls.context.languages import grammar, language_name
+from code_llama_ls.languages import grammar, language_name
 
 
 def parse(text: str, path: Path, language: str | None = None) -> ParsedFile:

@@ -34,7 +34,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from code_llama_ls.cli import build_parser
+from code_llama_ls.cli.main import build_parser
 from code_llama_ls.settings import Settings, merge_settings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from lsp_helpers import SERVER, open_document, record_status, wait_for_state
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from code_llama_ls.bench.tiny_model import INSTRUCT_EXAMPLES, INSTRUCT_SOURCE
+from benchmarks.tiny_model import INSTRUCT_EXAMPLES, INSTRUCT_SOURCE
 
 DOCSTRING = next(ex for ex in INSTRUCT_EXAMPLES if ex.kind == "docstring")
 EXPLAIN = next(ex for ex in INSTRUCT_EXAMPLES if ex.kind == "explain")

@@ -21,7 +21,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
 
-from code_llama_ls.bench.tiny_model import KNOWN_EXAMPLES
+from benchmarks.tiny_model import KNOWN_EXAMPLES
 
 ADD = next(ex for ex in KNOWN_EXAMPLES if ex.prefix.startswith("def add("))
 ADD_TEXT = ADD.prefix + ADD.suffix

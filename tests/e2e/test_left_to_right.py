@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from code_llama_ls.bench.lsp_window import Window, end_of
+from benchmarks.lsp_window import Window, end_of
 
 MAX_CONTEXT = 256
 MAX_NEW = 16

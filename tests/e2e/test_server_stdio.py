@@ -11,7 +11,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
 from pytest_lsp import LanguageClient
 
-from code_llama_ls.bench.tiny_model import KNOWN_EXAMPLES
+from benchmarks.tiny_model import KNOWN_EXAMPLES
 from code_llama_ls.prompts.fim import assemble
 from code_llama_ls.prompts.tokenization import ModelTokenizer
 
@@ -226,7 +226,7 @@ async def follow_client(lsp_client: LanguageClient, random_model):
 async def test_newer_request_that_types_the_running_generation_waits_for_it(follow_client: LanguageClient,
                                                                             random_model):
     """The refined rule: typing what the running generation already produced does not cancel it."""
-    from code_llama_ls.bench.tiny_model import greedy_complete
+    from benchmarks.tiny_model import greedy_complete
 
     total = next(ex for ex in KNOWN_EXAMPLES if ex.prefix.startswith("def total("))  # runs to maxNewTokens
     tokenizer = ModelTokenizer.from_pretrained(str(random_model), local_files_only=True)

@@ -15,8 +15,9 @@ import asyncio
 
 import torch
 
-from code_llama_ls.bench.lsp_window import Window, end_of
-from code_llama_ls.completion.cache import heal, piece_texts
+from benchmarks.lsp_window import Window, end_of
+from code_llama_ls.completion.cache import heal
+from code_llama_ls.prompts.tokenization import piece_texts
 from code_llama_ls.completion.shape import shape_suggestion
 from code_llama_ls.prompts.fim import InfillPrompt
 

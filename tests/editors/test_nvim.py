@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from code_llama_ls.bench.tiny_model import INSTRUCT_EXAMPLES, INSTRUCT_SOURCE, KNOWN_EXAMPLES
+from benchmarks.tiny_model import INSTRUCT_EXAMPLES, INSTRUCT_SOURCE, KNOWN_EXAMPLES
 from code_llama_ls.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

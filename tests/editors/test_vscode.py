@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from pydantic.alias_generators import to_camel
 
-from code_llama_ls.bench.tiny_model import INSTRUCT_EXAMPLES, INSTRUCT_SOURCE, KNOWN_EXAMPLES
+from benchmarks.tiny_model import INSTRUCT_EXAMPLES, INSTRUCT_SOURCE, KNOWN_EXAMPLES
 from code_llama_ls.settings import Settings, merge_settings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,12 +8,13 @@ import pytest
 
 from code_llama_ls.backends.base import CancelToken, GenerationRequest
 from code_llama_ls.backends.prefix_cache import PrefixCache, bytes_per_token, common_prefix
-from code_llama_ls.bench.tiny_model import KNOWN_EXAMPLES
-from code_llama_ls.completion.cache import heal, piece_texts
+from benchmarks.tiny_model import KNOWN_EXAMPLES
+from code_llama_ls.completion.cache import heal
+from code_llama_ls.prompts.tokenization import piece_texts
 from code_llama_ls.completion.engine import CompletionEngine
 from code_llama_ls.documents import Document
 from code_llama_ls.prompts.fim import Budget, assemble, build_infill_prompt
-from code_llama_ls.runtime import RuntimeEvents, RuntimeManager
+from code_llama_ls.runtime.manager import RuntimeEvents, RuntimeManager
 from code_llama_ls.settings import Settings
 
 ADD = next(ex for ex in KNOWN_EXAMPLES if ex.prefix.startswith("def add("))

@@ -10,7 +10,8 @@ import random
 import pytest
 from meta_reference import read_source, stdlib_files
 
-from code_llama_ls.completion.cache import heal, piece_texts
+from code_llama_ls.completion.cache import heal
+from code_llama_ls.prompts.tokenization import piece_texts
 from code_llama_ls.prompts.fim import Budget, build_infill_prompt
 from code_llama_ls.prompts.instruct import Message, build_instruct_prompt
 

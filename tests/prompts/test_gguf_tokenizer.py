@@ -25,7 +25,7 @@ def ref():
 
 @pytest.fixture(scope="module")
 def gguf(trained_model, ref):
-    from code_llama_ls.bench import llama_cpp
+    from benchmarks import llama_cpp
 
     try:
         return llama_cpp.tiny_model_gguf(trained_model)

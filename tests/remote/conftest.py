@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from remote_servers import free_port, require, serving
 
-from code_llama_ls.bench import llama_cpp
+from benchmarks import llama_cpp
 
 
 @pytest.fixture(scope="session")

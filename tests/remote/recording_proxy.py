@@ -12,7 +12,7 @@ import contextlib
 import json
 from urllib.parse import urlsplit
 
-from code_llama_ls.model_server import read_request
+from code_llama_ls.model_server.command import read_request
 
 
 class RecordingProxy:

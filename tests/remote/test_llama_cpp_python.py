@@ -13,9 +13,9 @@ from remote_servers import require
 from recording_proxy import RecordingProxy
 
 from code_llama_ls.backends.remote_prompt import control_ids, piece_text, prompt_text
-from code_llama_ls.bench import tiny_model
-from code_llama_ls.bench.lsp_window import Window, end_of
-from code_llama_ls.bench.tiny_model import KNOWN_EXAMPLES
+from benchmarks import tiny_model
+from benchmarks.lsp_window import Window, end_of
+from benchmarks.tiny_model import KNOWN_EXAMPLES
 from code_llama_ls.prompts.fim import assemble
 from code_llama_ls.prompts.tokenization import ModelTokenizer
 

@@ -11,10 +11,11 @@ from recording_proxy import RecordingProxy
 
 from code_llama_ls.backends.base import CancelToken, GenerationRequest
 from code_llama_ls.backends.transformers_backend import TransformersBackend
-from code_llama_ls.bench.lsp_window import Window, end_of
-from code_llama_ls.bench.tiny_model import INSTRUCT_EXAMPLES, INSTRUCT_SOURCE, KNOWN_EXAMPLES
-from code_llama_ls.completion.cache import heal, piece_texts
-from code_llama_ls.completion.engine import build_prompt
+from benchmarks.lsp_window import Window, end_of
+from benchmarks.tiny_model import INSTRUCT_EXAMPLES, INSTRUCT_SOURCE, KNOWN_EXAMPLES
+from code_llama_ls.completion.cache import heal
+from code_llama_ls.prompts.tokenization import piece_texts
+from code_llama_ls.prompts.at_cursor import build_prompt
 from code_llama_ls.completion.shape import shape_suggestion
 from code_llama_ls.documents import Document
 from code_llama_ls.prompts.tokenization import ModelTokenizer

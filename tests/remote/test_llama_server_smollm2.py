@@ -13,11 +13,11 @@ import pytest
 from recording_proxy import RecordingProxy
 from remote_servers import free_port, serving
 
-from code_llama_ls.bench import llama_cpp
-from code_llama_ls.bench.lsp_window import Window, end_of
-from code_llama_ls.completion.engine import build_prompt
+from benchmarks import llama_cpp
+from benchmarks.lsp_window import Window, end_of
+from code_llama_ls.prompts.at_cursor import build_prompt
 from code_llama_ls.documents import Document
-from code_llama_ls.runtime import detect_capabilities
+from code_llama_ls.runtime.manager import detect_capabilities
 from code_llama_ls.settings import Settings
 
 MAX_NEW_TOKENS = 32

@@ -15,8 +15,8 @@ import pytest
 from remote_servers import free_port, start_process, stop_group, wait_healthy
 from tokenizers import Tokenizer
 
-from code_llama_ls.bench.tiny_model import KNOWN_EXAMPLES
-from code_llama_ls.model_server import text_prompt_ids
+from benchmarks.tiny_model import KNOWN_EXAMPLES
+from code_llama_ls.model_server.command import text_prompt_ids
 from code_llama_ls.prompts.fim import assemble
 from code_llama_ls.prompts.tokenization import ModelTokenizer
 
@@ -180,7 +180,7 @@ def test_model_server_runs_a_gguf_on_the_llama_cpp_engine(tiny_gguf, trained_mod
                                                           tmp_path):
     """``--engine llama.cpp``: the same known completions, streamed, and the prompt's cached
     prefix reported (the engine keeps the last prompt's KV)."""
-    from code_llama_ls.bench import llama_cpp
+    from benchmarks import llama_cpp
 
     port = free_port()
     process = start_process([*model_server_command(tiny_gguf, "--port", str(port)), "--tokenizer", str(trained_model),

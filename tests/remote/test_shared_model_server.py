@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from code_llama_ls.bench.lsp_window import Window, end_of
-from code_llama_ls.bench.tiny_model import KNOWN_EXAMPLES
+from benchmarks.lsp_window import Window, end_of
+from benchmarks.tiny_model import KNOWN_EXAMPLES
 
 EXAMPLE = KNOWN_EXAMPLES[1]  # the method body between two methods: one line
 IDLE_S = 2

@@ -17,11 +17,11 @@ import sysconfig
 import time
 from pathlib import Path
 
-from code_llama_ls.bench import tiny_model
-from code_llama_ls.bench.stats import p50_p95
+from benchmarks import tiny_model
+from benchmarks.stats import p50_p95
 from code_llama_ls.completion.engine import CompletionEngine
 from code_llama_ls.documents import Document
-from code_llama_ls.runtime import RuntimeEvents, RuntimeManager
+from code_llama_ls.runtime.manager import RuntimeEvents, RuntimeManager
 from code_llama_ls.settings import Settings
 
 STDLIB_FILES = ("json/decoder.py", "json/encoder.py", "argparse.py", "textwrap.py", "difflib.py",

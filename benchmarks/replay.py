@@ -60,7 +60,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from code_llama_ls.bench.stats import percentile
+from benchmarks.stats import percentile
 
 MODULES = ("textwrap.py", "shlex.py", "fnmatch.py", "glob.py", "bisect.py", "heapq.py", "colorsys.py",
            "copy.py", "keyword.py", "linecache.py", "ntpath.py", "posixpath.py", "string.py", "tokenize.py",
@@ -148,7 +148,7 @@ WARMUP_URI = "file:///bench/warmup.py"
 
 
 async def replay_ours(model_dir: Path, trace: Trace, extra: dict) -> dict:
-    from code_llama_ls.bench.lsp_window import Window
+    from benchmarks.lsp_window import Window
 
     options = {"model": str(model_dir), "localFilesOnly": True, "maxNewTokens": MAX_NEW_TOKENS,
                "maxContextTokens": CONTEXT_TOKENS, "contextEnabled": False, "device": "cpu", **extra}
@@ -284,9 +284,9 @@ class Naive:
         import torch
 
         from code_llama_ls.backends.transformers_backend import TransformersBackend
-        from code_llama_ls.completion.cache import piece_texts
+        from code_llama_ls.prompts.tokenization import piece_texts
         from code_llama_ls.prompts.tokenization import ModelTokenizer
-        from code_llama_ls.runtime import detect_capabilities
+        from code_llama_ls.runtime.manager import detect_capabilities
         from code_llama_ls.settings import Settings
 
         self.settings = Settings(model=str(model), local_files_only=True, max_new_tokens=MAX_NEW_TOKENS,
@@ -304,7 +304,7 @@ class Naive:
     def run(self, text: str, offset: int) -> NaiveRun:
         from code_llama_ls.backends.base import CancelToken, GenerationRequest
         from code_llama_ls.completion.cache import heal
-        from code_llama_ls.completion.engine import build_prompt
+        from code_llama_ls.prompts.at_cursor import build_prompt
         from code_llama_ls.completion.postprocess import postprocess
         from code_llama_ls.completion.shape import cursor_context
         from code_llama_ls.documents import Document
@@ -499,14 +499,14 @@ NAIVE_SAMPLE_EVERY = {"tiny": 1, "mid": 6, "smollm2": 6}
 
 def model_for(name: str) -> tuple[Path, dict]:
     """The model ``name`` names, and the server options it needs beyond the common ones."""
-    from code_llama_ls.bench import tiny_model
+    from benchmarks import tiny_model
 
     if name == "tiny":
         return tiny_model.trained_model(), {}
     if name == "mid":
         return tiny_model.mid_model(), {}
     if name == "smollm2":
-        from code_llama_ls.bench.engines import SMOLLM2_Q4, default_model
+        from benchmarks.engines import SMOLLM2_Q4, default_model
 
         gguf = default_model()
         if not gguf.is_file():

@@ -7,9 +7,12 @@ Paths are shown as they were typed, never as URIs.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
-from code_llama_ls.documents import Document, Position
+from code_llama_ls.context.engine import ContextEngine
+from code_llama_ls.documents import Document, DocumentStore, Position
+from code_llama_ls.settings import Settings
 
 EXIT_OK = 0
 EXIT_NOTHING = 1
@@ -59,6 +62,16 @@ def repository_root(file: Path) -> Path:
     """The nearest folder above ``file`` with a ``.git``, else the file's folder."""
     folder = file.resolve().parent
     return next((p for p in (folder, *folder.parents) if (p / ".git").exists()), folder)
+
+
+def context_for(file: Path, settings: Settings) -> ContextEngine:
+    """A context engine rooted at the file's repository, as an editor's workspace would be."""
+    return ContextEngine(lambda: settings, DocumentStore(), [repository_root(file)])
+
+
+def say(*parts: object) -> None:
+    """Progress and messages go to stderr: stdout holds only the command's result."""
+    print(*parts, file=sys.stderr)
 
 
 def _lines(document: Document) -> str:

@@ -10,7 +10,7 @@ need, built once per machine and cached under ``~/.cache/code-llama-ls/llama.cpp
   ``libllama.so`` also serves the Python bindings through ``LLAMA_CPP_LIB_PATH`` — one C++ build
   serves both servers.
 
-``python -m code_llama_ls.bench.llama_cpp`` builds (or finds) it and prints the paths.
+``python -m benchmarks.llama_cpp`` builds (or finds) it and prints the paths.
 """
 
 from __future__ import annotations
@@ -209,7 +209,7 @@ def convert_to_gguf(model_dir: Path, tokenizer_model: Path | None = None, versio
 def tiny_model_gguf(model_dir: Path, version: str = VERSION) -> Path:
     """A tiny test model's GGUF; with the Code Llama tokenizer replica's SentencePiece model where
     that is present (the tiny models are built on it then), so the GGUF's vocabulary has real scores."""
-    from code_llama_ls.bench.tiny_model import fixture_tokenizer_dir
+    from benchmarks.tiny_model import fixture_tokenizer_dir
 
     folder = fixture_tokenizer_dir()
     spm = folder / "tokenizer.model" if folder is not None and (folder / "tokenizer.model").is_file() else None

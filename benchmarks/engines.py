@@ -38,8 +38,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from code_llama_ls.bench import llama_cpp
-from code_llama_ls.bench.stats import percentile
+from benchmarks import llama_cpp
+from benchmarks.stats import percentile
 
 SMOLLM2_Q4 = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONTEXT = 4096 + 128
@@ -267,8 +267,8 @@ def agreement(ours: list[int], reference: list[int]) -> float:
 async def replay_latency(options: dict, trace, env: dict | None = None) -> dict:
     """Keystroke-to-suggestion p50/p95 over the trace's shown states through the real language
     server with ``options``, and that server's peak resident memory."""
-    from code_llama_ls.bench import replay
-    from code_llama_ls.bench.lsp_window import Window
+    from benchmarks import replay
+    from benchmarks.lsp_window import Window
 
     window = Window({"localFilesOnly": True, "maxNewTokens": replay.MAX_NEW_TOKENS, "device": "cpu",
                      "maxContextTokens": replay.CONTEXT_TOKENS, "contextEnabled": False, **options}, env=env)
@@ -328,7 +328,7 @@ class Worker:
         spec = {"name": engine.name, "kind": engine.kind, "gguf": str(engine.gguf), "compiled": engine.compiled,
                 "hf": str(hf), "lengths": lengths, "steps": steps, "threads": threads,
                 "agreement_positions": AGREEMENT_POSITIONS}
-        self.process = subprocess.Popen([sys.executable, "-m", "code_llama_ls.bench.engines", json.dumps(spec)],
+        self.process = subprocess.Popen([sys.executable, "-m", "benchmarks.engines", json.dumps(spec)],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
 
     def _answer(self) -> dict:
@@ -442,7 +442,7 @@ def _bindings_env() -> dict[str, str] | None:
 
 
 def replays(engines: list[Engine], hf: Path, threads: int, env: dict | None) -> None:
-    from code_llama_ls.bench import replay
+    from benchmarks import replay
 
     trace = replay.build_trace(6, 26)
     for engine in engines:

@@ -23,7 +23,7 @@ from functools import cache
 from tree_sitter import Node, Parser
 
 from code_llama_ls.context.base import walk
-from code_llama_ls.context.languages import grammar
+from code_llama_ls.languages import grammar
 
 KINDS = (1, 2, 3, 4, 5)
 STATE_CLOSERS = frozenset(")]}\"'`")  # what auto-pairing leaves after the cursor

@@ -1,5 +1,6 @@
 """The actions over LSP: code actions, commands, ``codeLlama/explain``, progress, partial
-results, cancellation and ``workspace/applyEdit``. The server's handlers call these."""
+results, cancellation and ``workspace/applyEdit``. The server's handlers call these; they reach
+the client through the server's small ``ActionHost`` interface."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import time
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from lsprotocol import types
 
@@ -18,10 +20,8 @@ from code_llama_ls.actions import docstrings
 from code_llama_ls.actions.edits import ActionEdit
 from code_llama_ls.actions.service import TITLES, ActionCancelled, ActionError, ActionService, target_for
 from code_llama_ls.backends.base import CancelToken
-from code_llama_ls.documents import Document, DocumentError, Position, PositionError
-
-if TYPE_CHECKING:
-    from code_llama_ls.server import CodeLlamaServer
+from code_llama_ls.documents import Document, DocumentError, DocumentStore, Encoding, PositionError
+from code_llama_ls.lsp.convert import as_dict, lsp_range, offsets
 
 log = logging.getLogger(__name__)
 COMMANDS = {"codeLlama.explain": "explain", "codeLlama.ask": "ask", "codeLlama.generateDocstring": "docstring",
@@ -74,9 +74,34 @@ class PartialStream:
         self._notify({"token": self._token, "delta": delta, "done": done})
 
 
+class ActionHost(Protocol):
+    """What the actions need of the language server."""
+
+    documents: DocumentStore
+
+    @property
+    def position_encoding(self) -> Encoding: ...
+
+    def context_roots(self) -> list[Path]: ...
+
+    def notify(self, method: str, params: Any) -> None: ...
+
+    def show(self, message: str, kind: types.MessageType) -> None:
+        """Shown to the user, and logged."""
+
+    async def begin_progress(self, token: str, begin: types.WorkDoneProgressBegin) -> bool:
+        """A progress bar, where the client takes one."""
+
+    def report_progress(self, token: str, report: types.WorkDoneProgressReport) -> None: ...
+
+    def end_progress(self, token: str, end: types.WorkDoneProgressEnd) -> None: ...
+
+    async def apply_edit(self, params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult: ...
+
+
 class ActionsLsp:
-    def __init__(self, server: "CodeLlamaServer", service: ActionService) -> None:
-        self.server = server
+    def __init__(self, host: ActionHost, service: ActionService) -> None:
+        self.host = host
         self.service = service
         self._by_progress: dict[str, CancelToken] = {}
         self._by_request: dict[Any, CancelToken] = {}
@@ -84,22 +109,17 @@ class ActionsLsp:
     # -- positions --------------------------------------------------------------------------------
 
     def _offsets(self, document: Document, range_: types.Range) -> tuple[int, int]:
-        enc = self.server.position_encoding
-        start = document.offset_at(Position(range_.start.line, range_.start.character), enc)
-        end = document.offset_at(Position(range_.end.line, range_.end.character), enc)
-        return min(start, end), max(start, end)
+        return offsets(document, range_, self.host.position_encoding)
 
     def _range(self, document: Document, start: int, end: int) -> types.Range:
-        enc = self.server.position_encoding
-        a, b = document.position_at(start, enc), document.position_at(end, enc)
-        return types.Range(types.Position(a.line, a.character), types.Position(b.line, b.character))
+        return lsp_range(document, start, end, self.host.position_encoding)
 
     # -- code actions -----------------------------------------------------------------------------
 
     def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
         uri = params.text_document.uri
         try:
-            document = self.server.documents.get(uri)
+            document = self.host.documents.get(uri)
             start, end = self._offsets(document, params.range)
         except (DocumentError, PositionError):
             return []
@@ -133,12 +153,12 @@ class ActionsLsp:
         try:
             uri, range_, question, replace = _parse_arguments(kind, arguments)
         except (TypeError, ValueError, KeyError) as exc:
-            self._show(f"{name}: {exc}", types.MessageType.Error)
+            self.host.show(f"{name}: {exc}", types.MessageType.Error)
             return {"error": str(exc)}
         return await self.run(kind, uri, range_, question, replace, show_errors=True)
 
     async def explain_request(self, params: Any) -> dict:
-        data = _as_dict(params)
+        data = as_dict(params)
         try:
             uri = data["textDocument"]["uri"]
             range_ = _range_from(data["range"])
@@ -154,7 +174,7 @@ class ActionsLsp:
         """``codeLlama/prompt`` with ``action``: the exact instruct prompt that action would send."""
         try:
             kind, uri, range_ = data["action"], data["textDocument"]["uri"], _range_from(data["range"])
-            document = self.server.documents.get(uri)
+            document = self.host.documents.get(uri)
             start, end = self._offsets(document, range_)
             prepared = await self.service.prompt(kind, document, start, end, question=data.get("question"))
         except (KeyError, TypeError) as exc:
@@ -169,20 +189,21 @@ class ActionsLsp:
     async def run(self, kind: str, uri: str, range_: types.Range, question: str | None, replace: bool,
                   show_errors: bool) -> dict:
         try:
-            document = self.server.documents.get(uri)
+            document = self.host.documents.get(uri)
             start, end = self._offsets(document, range_)
         except (DocumentError, PositionError) as exc:
             if show_errors:
-                self._show(f"Code Llama: {exc}", types.MessageType.Error)
+                self.host.show(f"Code Llama: {exc}", types.MessageType.Error)
             return {"error": str(exc)}
         cancel = CancelToken()
         token = f"code-llama-{kind}-{uuid.uuid4()}"
-        progress = await self._progress_begin(token, f"Code Llama: {TITLES[kind]}")
+        progress = await self.host.begin_progress(token, types.WorkDoneProgressBegin(
+            title=f"Code Llama: {TITLES[kind]}", cancellable=True))
         self._by_progress[token] = cancel
         request_id = CURRENT_REQUEST.get()
         if request_id is not None:
             self._by_request[request_id] = cancel
-        stream = PartialStream(lambda params: self.server.protocol.notify(PARTIAL_NOTIFICATION, params), token)
+        stream = PartialStream(lambda params: self.host.notify(PARTIAL_NOTIFICATION, params), token)
         last_report = [0.0]
 
         def on_text(text: str) -> None:
@@ -192,7 +213,7 @@ class ActionsLsp:
             if now - last_report[0] >= PROGRESS_INTERVAL_S:
                 last_report[0] = now
                 lines = [line for line in text.splitlines() if line.strip()]
-                self.server.work_done_progress.report(token, types.WorkDoneProgressReport(
+                self.host.report_progress(token, types.WorkDoneProgressReport(
                     message=(lines[-1][:60] if lines else "…"), cancellable=True))
 
         outcome = "failed"
@@ -207,7 +228,7 @@ class ActionsLsp:
             outcome = "applied" if applied else "not applied"
             if not applied:
                 message = f"Code Llama: the edit was not applied{': ' + reason if reason else ''}"
-                self._show(message, types.MessageType.Warning)
+                self.host.show(message, types.MessageType.Warning)
                 return {"applied": False, "error": message}
             return {"applied": True, "message": result.edit.message}
         except ActionCancelled:
@@ -220,7 +241,7 @@ class ActionsLsp:
         except ActionError as exc:
             message = f"Code Llama: {exc}"
             if show_errors:
-                self._show(message, types.MessageType.Error if str(exc).startswith("model error")
+                self.host.show(message, types.MessageType.Error if str(exc).startswith("model error")
                            else types.MessageType.Warning)
             return {"error": str(exc)}
         finally:
@@ -229,7 +250,7 @@ class ActionsLsp:
             if request_id is not None:
                 self._by_request.pop(request_id, None)
             if progress:
-                self.server.work_done_progress.end(token, types.WorkDoneProgressEnd(message=outcome))
+                self.host.end_progress(token, types.WorkDoneProgressEnd(message=outcome))
 
     def cancel_request(self, msg_id: Any) -> None:
         cancel = self._by_request.get(msg_id)
@@ -257,8 +278,8 @@ class ActionsLsp:
                 continue
             original = file.original or ""
             version = file.version
-            if version is None and uri in self.server.documents:
-                version = self.server.documents.get(uri).version
+            if version is None and uri in self.host.documents:
+                version = self.host.documents.get(uri).version
             snapshot = Document(uri=uri, text=original, version=0)
             edits = [types.TextEdit(range=self._range(snapshot, c.start, c.end), new_text=c.text)
                      for c in sorted(file.changes, key=lambda c: c.start)]
@@ -267,34 +288,16 @@ class ActionsLsp:
         return types.WorkspaceEdit(document_changes=changes)
 
     async def apply(self, edit: ActionEdit) -> tuple[bool, str]:
-        roots = self.server.context_roots()
+        roots = self.host.context_roots()
         for file in edit.files:
             if file.creates and not any(file.path.is_relative_to(r) for r in roots):
                 return False, f"{file.path} is outside the workspace"
-            if file.uri and file.uri in self.server.documents and file.version is not None \
-                    and self.server.documents.get(file.uri).version != file.version:
+            if file.uri and file.uri in self.host.documents and file.version is not None \
+                    and self.host.documents.get(file.uri).version != file.version:
                 return False, "the document changed while the model was answering; run the action again"
-        response = await self.server.workspace_apply_edit_async(
+        response = await self.host.apply_edit(
             types.ApplyWorkspaceEditParams(edit=self.workspace_edit(edit), label=edit.label))
         return bool(response.applied), response.failure_reason or ""
-
-    # -- helpers ----------------------------------------------------------------------------------
-
-    async def _progress_begin(self, token: str, title: str) -> bool:
-        if not self.server._supports_progress():
-            return False
-        try:
-            await self.server.work_done_progress.create_async(token)
-        except Exception as exc:  # the client refused the token
-            log.info("no progress for %s: %s", token, exc)
-            return False
-        self.server.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, cancellable=True))
-        return True
-
-    def _show(self, message: str, kind: types.MessageType) -> None:
-        self.server.window_show_message(types.ShowMessageParams(type=kind, message=message))
-        self.server.log(message, kind)
-
 
 def _action(title: str, kind: str, command: str, arguments: list[Any]) -> types.CodeAction:
     return types.CodeAction(title=title, kind=kind, command=types.Command(title=title, command=command,
@@ -306,16 +309,8 @@ def _plain_range(range_: types.Range) -> dict:
             "end": {"line": range_.end.line, "character": range_.end.character}}
 
 
-def _as_dict(value: Any) -> Any:
-    if hasattr(value, "_asdict"):
-        return {k: _as_dict(v) for k, v in value._asdict().items()}
-    if isinstance(value, list):
-        return [_as_dict(v) for v in value]
-    return value
-
-
 def _range_from(data: Any) -> types.Range:
-    data = _as_dict(data)
+    data = as_dict(data)
     if isinstance(data, types.Range):
         return data
     return types.Range(types.Position(int(data["start"]["line"]), int(data["start"]["character"])),
@@ -323,7 +318,7 @@ def _range_from(data: Any) -> types.Range:
 
 
 def _parse_arguments(kind: str, arguments: list[Any]) -> tuple[str, types.Range, str | None, bool]:
-    arguments = [_as_dict(a) for a in (arguments or [])]
+    arguments = [as_dict(a) for a in (arguments or [])]
     if len(arguments) < 2 or not isinstance(arguments[0], str):
         raise ValueError("expected arguments [uri, range" + (", question]" if kind == "ask" else "]"))
     question, replace = None, False

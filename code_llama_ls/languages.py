@@ -22,10 +22,11 @@ class LanguageSpec:
     function: str  # the module's function returning the language pointer
     extensions: tuple[str, ...]
     aliases: tuple[str, ...] = ()
+    comment_prefix: str = "//"  # a line comment: prompts show context blocks as comments
 
 
 LANGUAGES: tuple[LanguageSpec, ...] = (
-    LanguageSpec("python", "tree_sitter_python", "language", (".py", ".pyi", ".pyw")),
+    LanguageSpec("python", "tree_sitter_python", "language", (".py", ".pyi", ".pyw"), comment_prefix="#"),
     LanguageSpec("javascript", "tree_sitter_javascript", "language", (".js", ".mjs", ".cjs", ".jsx"), ("javascriptreact",)),
     LanguageSpec("typescript", "tree_sitter_typescript", "language_typescript", (".ts", ".mts", ".cts")),
     LanguageSpec("typescriptreact", "tree_sitter_typescript", "language_tsx", (".tsx",)),
@@ -47,6 +48,12 @@ def language_name(language_id: str | None, uri: str) -> str:
         return _BY_ID[language_id].name
     spec = _BY_EXTENSION.get(PurePosixPath(uri).suffix.lower())
     return spec.name if spec else PLAIN_TEXT
+
+
+def comment_prefix(language: str) -> str:
+    """How a line comment starts in ``language`` (``#`` for plain text)."""
+    spec = _BY_ID.get(language)
+    return spec.comment_prefix if spec else "#"
 
 
 @cache

@@ -12,9 +12,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from code_llama_ls.cli_common import (EXIT_OK, EXIT_STATUS_HELP, EXIT_USAGE, CliError, line_start, range_offsets,
-                                      read_document, repository_root)
-from code_llama_ls.settings import DEFAULT_MODEL, Settings
+from code_llama_ls.cli.common import (EXIT_OK, EXIT_STATUS_HELP, EXIT_USAGE, CliError, context_for, line_start,
+                                      range_offsets, read_document, repository_root, say)
+from code_llama_ls.cli.options import REMOTE, add_settings_options, settings_from
 
 
 MODEL_HELP = ("the completion model: hub id or folder (default: %(default)s); it answers here too unless "
@@ -31,18 +31,11 @@ def add_arguments(commands) -> None:
         parser = commands.add_parser(name, help=help, description=description, epilog=EXIT_STATUS_HELP,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
         parser.add_argument("file", type=Path)
-        parser.add_argument("--model", default=DEFAULT_MODEL, help=MODEL_HELP)
-        parser.add_argument("--instruct-model", help=INSTRUCT_MODEL_HELP)
-        parser.add_argument("--device", default="auto")
-        parser.add_argument("--max-new-tokens", type=int, default=512)
-        parser.add_argument("--max-context-tokens", type=int)
-        parser.add_argument("--local-files-only", action="store_true", help="never download from the hub")
-        parser.add_argument("--tokenizer", help="hub id or folder of the tokenizer (default: the model's)")
-        parser.add_argument("--instruct-endpoint", choices=["completions", "chat"], default="completions",
-                            help="remote: completions with the instruct template (default) or the chat endpoint")
-        from code_llama_ls.cli import add_remote_options
-
-        add_remote_options(parser)
+        add_settings_options(parser, ("model", "instruct_model", "device", "instruct_max_new_tokens",
+                                      "max_context_tokens", "local_files_only", "tokenizer", "instruct_endpoint",
+                                      *REMOTE),
+                             flags={"instruct_max_new_tokens": "--max-new-tokens"},
+                             helps={"model": MODEL_HELP, "instruct_model": INSTRUCT_MODEL_HELP})
         return parser
 
     explain = command("explain", "explain a range of a file (Markdown), or answer a question")
@@ -63,24 +56,17 @@ def main(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace) -> int:
     from code_llama_ls.actions.service import ActionService, instruct_settings
-    from code_llama_ls.cli import remote_settings
-    from code_llama_ls.context.engine import ContextEngine
-    from code_llama_ls.documents import DocumentStore
-    from code_llama_ls.runtime import RuntimeEvents, RuntimeManager
+    from code_llama_ls.runtime.manager import RuntimeEvents, RuntimeManager
 
     document = read_document(args.file)
-    settings = Settings(model=args.model, instruct_model=args.instruct_model, device=args.device,
-                        instruct_max_new_tokens=args.max_new_tokens, max_context_tokens=args.max_context_tokens,
-                        local_files_only=args.local_files_only, tokenizer=args.tokenizer,
-                        instruct_endpoint=args.instruct_endpoint, compile="off", **remote_settings(args))
+    settings = settings_from(args, compile="off")
     root = repository_root(args.file)
     start, end, place = _where(args, document)
     kind, question = ("ask", args.question) if args.command == "explain" and args.question else (args.command, None)
-    events = RuntimeEvents(lambda state, message: None, _say, lambda message, pct: None, lambda message: None,
+    events = RuntimeEvents(lambda state, message: None, say, lambda message, pct: None, lambda message: None,
                            lambda message: None)  # a load failure reaches the caller as ModelError, printed once
     runtime = RuntimeManager(lambda: instruct_settings(settings), events)
-    service = ActionService(runtime.get, lambda: settings, ContextEngine(lambda: settings, DocumentStore(), [root]),
-                            lambda: [root])
+    service = ActionService(runtime.get, lambda: settings, context_for(args.file, settings), lambda: [root])
     try:
         result = await service.run(kind, document, start, end, question=question,
                                    replace=getattr(args, "replace", False), place=place)
@@ -92,12 +78,8 @@ async def _run(args: argparse.Namespace) -> int:
     sys.stdout.write(result.edit.diff(root))
     if getattr(args, "apply", False):
         result.edit.write()
-        _say(result.edit.message)
+        say(result.edit.message)
     return EXIT_OK
-
-
-def _say(*parts: object) -> None:
-    print(*parts, file=sys.stderr)  # progress and messages: stdout holds only the result
 
 
 def _where(args: argparse.Namespace, document) -> tuple[int, int, str]:

@@ -13,15 +13,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from code_llama_ls.cli import _add_model_options, _say, _settings
-from code_llama_ls.cli_common import EXIT_INPUT, EXIT_OK, CliError, repository_root
-from code_llama_ls.context.languages import LANGUAGES
+from code_llama_ls.cli.common import EXIT_INPUT, EXIT_OK, EXIT_USAGE, CliError, repository_root, say
+from code_llama_ls.cli.options import MODEL, REMOTE, add_settings_options, settings_from
+from code_llama_ls.languages import LANGUAGES
 
 if TYPE_CHECKING:
     from code_llama_ls.eval.metrics import Score
     from code_llama_ls.eval.run import Result, Variant
     from code_llama_ls.eval.tasks import Task
-    from code_llama_ls.runtime import RuntimeEvents
+    from code_llama_ls.runtime.manager import RuntimeEvents
     from code_llama_ls.settings import Settings
 
 DEFAULT_LIMIT = 30
@@ -46,8 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = DESCRIPTION
     parser.add_argument("path", nargs="?", type=Path, metavar="PATH",
                         help="the repository (default: the current folder's repository root)")
-    _add_model_options(parser)
-    parser.set_defaults(max_context_tokens=2048, max_new_tokens=64)
+    add_settings_options(parser, MODEL + REMOTE, defaults={"max_context_tokens": 2048, "max_new_tokens": 64})
     parser.add_argument("--limit", type=_positive, default=DEFAULT_LIMIT,
                         help="tasks in all, balanced across kinds (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="which tasks, in which order (default: %(default)s)")
@@ -84,7 +83,7 @@ async def _evaluate(args: argparse.Namespace) -> int:
     root = _root(args.path)
     if args.html is not None:
         _check_html(args.html)
-    settings = _settings(args).model_copy(update={"completion_cache_entries": 0, "debounce_ms": 0})
+    settings = settings_from(args, compile="off", completion_cache_entries=0, debounce_ms=0)
     files = source_files(root, IgnoreRules([root], settings.ignore_patterns), args.include_tests)
     tasks = cut_tasks(files, args.seed, args.limit, set(args.language) if args.language else None)
     if not tasks:
@@ -106,19 +105,20 @@ async def _evaluate(args: argparse.Namespace) -> int:
 
 def _check_html(path: Path) -> None:
     """What would make ``--html`` fail, said before the run rather than after it."""
-    from code_llama_ls.eval.report import require_matplotlib
-
-    require_matplotlib()
+    try:
+        import matplotlib  # noqa: F401  # an extra ([eval])
+    except ImportError:
+        raise CliError("--html needs matplotlib: pip install 'code-llama-ls[eval]'", EXIT_USAGE) from None
     if not path.parent.is_dir():
         raise CliError(f"{path}: no folder {path.parent} to write the report in", EXIT_INPUT)
 
 
 def _events(quiet: bool) -> RuntimeEvents:
-    from code_llama_ls.runtime import RuntimeEvents
+    from code_llama_ls.runtime.manager import RuntimeEvents
 
-    say = (lambda *parts: None) if quiet else _say
-    return RuntimeEvents(status=lambda state, message: None, progress_begin=say,
-                         progress_report=lambda message, pct: say(message), progress_end=lambda message: None,
+    show = (lambda *parts: None) if quiet else say
+    return RuntimeEvents(status=lambda state, message: None, progress_begin=show,
+                         progress_report=lambda message, pct: show(message), progress_end=lambda message: None,
                          error=lambda message: None)  # the load's BackendError reaches main(), which prints it
 
 

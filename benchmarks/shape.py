@@ -30,8 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from code_llama_ls.bench import tiny_model
-from code_llama_ls.bench.shape_states import KINDS, State, error_count, states_in
+from benchmarks import tiny_model
+from benchmarks.shape_states import KINDS, State, error_count, states_in
 
 RAW_TOKENS = 128
 MAX_GOLD_TOKENS = 96

@@ -5,7 +5,7 @@ the prefix KV cache reused (what typing costs with ``kvCacheMb``), and decode ti
 that length (median of synchronised single steps). Random weights: timing only.
 
 Runs where pygls and tree-sitter are absent (a GPU image with torch and transformers only):
-``python code_llama_ls/bench/gpu_backend.py``. It loads ``backends/prefix_cache.py`` by path so
+``python benchmarks/gpu_backend.py``. It loads ``backends/prefix_cache.py`` by path so
 that the package's ``__init__`` chain is not imported.
 """
 

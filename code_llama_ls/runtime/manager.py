@@ -3,7 +3,7 @@
 A failed load is reported once (status ``error`` and one message; the log has it at info level
 only) and remembered: later requests get empty results at once instead of retrying and
 re-reporting, until the model settings change. A hub that does not answer is noticed before the
-load (``code_llama_ls.hub``). A remote backend's server may come up later: a request made
+load (``code_llama_ls.runtime.hub``). A remote backend's server may come up later: a request made
 ``REMOTE_RETRY_S`` after its failed connection tries again (and a failure with the same message is
 not re-shown).
 """
@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from code_llama_ls.backends import create_backend
-from code_llama_ls.backends.base import BackendError
-from code_llama_ls.completion.engine import Runtime
-from code_llama_ls.hub import load_failure, load_settings
+from code_llama_ls.backends.base import Backend, BackendError
+from code_llama_ls.runtime.hub import load_failure, load_settings
 from code_llama_ls.model_files import ModelFileError, model_config
 from code_llama_ls.prompts import capabilities
+from code_llama_ls.prompts.capabilities import Capabilities
 from code_llama_ls.prompts.tokenization import ModelTokenizer, TokenizerError
 from code_llama_ls.settings import Settings
 
@@ -48,6 +48,19 @@ def model_config_of(settings: Settings) -> dict:
 def detect_capabilities(settings: Settings, tokenizer: ModelTokenizer) -> capabilities.Capabilities:
     """What the model can do, from its name, its config and its tokenizer."""
     return capabilities.detect(settings.model, model_config_of(settings), tokenizer, settings.infilling)
+
+
+@dataclass
+class Runtime:
+    """A loaded tokenizer and backend for one group of model settings, and what the model can do."""
+
+    tokenizer: ModelTokenizer
+    backend: Backend
+    capabilities: Capabilities = None  # type: ignore[assignment]  # None: what the tokenizer shows
+
+    def __post_init__(self) -> None:
+        if self.capabilities is None:
+            self.capabilities = capabilities.detect("", {}, self.tokenizer)
 
 
 @dataclass

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from code_llama_ls.bench.stats import p50_p95
+from benchmarks.stats import p50_p95
 
 if TYPE_CHECKING:  # the CLI imports this module to build its parser: keep the import light
     from code_llama_ls.documents import Document
@@ -308,7 +308,7 @@ def cut_tasks(count: int, seed: int, root: Path | None = None) -> tuple[list[Tas
 
 def bench_tokenizer() -> ModelTokenizer:
     """The Code Llama tokenizer replica when present, else the fallback BPE (no model loaded)."""
-    from code_llama_ls.bench import tiny_model
+    from benchmarks import tiny_model
     from code_llama_ls.prompts.tokenization import ModelTokenizer
 
     folder = tiny_model.fixture_tokenizer_dir()
@@ -397,7 +397,7 @@ def query_window(text: str, offset: int) -> str:
 
 def run(tasks_wanted: int = DEFAULT_TASKS, seed: int = DEFAULT_SEED, overhead_requests: int = 200,
         max_context_tokens: int = MAX_CONTEXT_TOKENS) -> dict:
-    from code_llama_ls.completion.engine import build_prompt
+    from code_llama_ls.prompts.at_cursor import build_prompt
     from code_llama_ls.context import engine as context_engine
     from code_llama_ls.documents import DocumentStore
     from code_llama_ls.settings import Settings
@@ -468,7 +468,7 @@ class BM25Context:
         self.root = root
 
     def collect(self, document: Document, offset: int) -> list:
-        from code_llama_ls.prompts.fim import ContextBlock
+        from code_llama_ls.context.base import ContextBlock
 
         path = _path_of(document.uri)
         windows = self.index.search(query_window(document.text, offset), exclude=path)
@@ -512,8 +512,8 @@ def measure_overhead(tokenizer: ModelTokenizer, requests: int, lines: int = 10_0
     """
     import tempfile
 
-    from code_llama_ls.bench.overhead import python_file
-    from code_llama_ls.completion.engine import build_prompt
+    from benchmarks.overhead import python_file
+    from code_llama_ls.prompts.at_cursor import build_prompt
     from code_llama_ls.context.engine import ContextEngine
     from code_llama_ls.documents import DocumentStore
     from code_llama_ls.settings import Settings

@@ -16,17 +16,18 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 from code_llama_ls import __version__
-from code_llama_ls.actions.lsp import COMMANDS, CURRENT_REQUEST, EXPLAIN_REQUEST, ActionsLsp
+from code_llama_ls.lsp.actions import COMMANDS, CURRENT_REQUEST, EXPLAIN_REQUEST, ActionsLsp
+from code_llama_ls.lsp.convert import as_dict, lsp_range
 from code_llama_ls.actions.service import ActionService, instruct_settings
 from code_llama_ls.backends.base import BackendError
-from code_llama_ls.completion.engine import CompletionEngine, CompletionSkipped, build_prompt
+from code_llama_ls.completion.engine import CompletionEngine, CompletionSkipped
+from code_llama_ls.prompts.at_cursor import build_prompt
 from code_llama_ls.context.engine import ContextEngine
-from code_llama_ls.context.index import uri_to_path
 from code_llama_ls.documents import (Document, DocumentError, DocumentStore, Encoding, Position, PositionError,
-                                     position_encoding)
+                                     position_encoding, uri_to_path)
 from code_llama_ls.lifetime import exit_now, exit_on_interrupt
 from code_llama_ls.memory import process_memory
-from code_llama_ls.runtime import RuntimeEvents, RuntimeManager
+from code_llama_ls.runtime.manager import RuntimeEvents, RuntimeManager
 from code_llama_ls.settings import Settings, merge_settings
 
 log = logging.getLogger(__name__)
@@ -117,9 +118,9 @@ class CodeLlamaServer(LanguageServer):
                                         "message": ""}
         events = RuntimeEvents(
             status=self._set_state,
-            progress_begin=self._progress_begin,
-            progress_report=self._progress_report,
-            progress_end=self._progress_end,
+            progress_begin=self._loading_begin,
+            progress_report=self._loading_report,
+            progress_end=self._loading_end,
             error=lambda message: self.window_show_message(
                 types.ShowMessageParams(type=types.MessageType.Error, message=message)),
         )
@@ -185,31 +186,54 @@ class CodeLlamaServer(LanguageServer):
         window = self.client_capabilities.window if self.protocol.client_capabilities else None
         return bool(window and window.work_done_progress)
 
-    def _progress_begin(self, title: str) -> None:
+    async def begin_progress(self, token: str, begin: types.WorkDoneProgressBegin) -> bool:
+        """A progress bar under ``token``, where the client takes one (it may refuse the token)."""
         if not self._supports_progress():
-            return
+            return False
+        try:
+            await self.work_done_progress.create_async(token)
+        except Exception as exc:  # the client refused the token: the work goes on without a bar
+            log.info("no progress bar for %s: %s", token, exc)
+            return False
+        self.work_done_progress.begin(token, begin)
+        return True
+
+    def report_progress(self, token: str, report: types.WorkDoneProgressReport) -> None:
+        self.work_done_progress.report(token, report)
+
+    def end_progress(self, token: str, end: types.WorkDoneProgressEnd) -> None:
+        self.work_done_progress.end(token, end)
+
+    def _loading_begin(self, title: str) -> None:
         token = f"code-llama-load-{uuid.uuid4()}"
 
         async def begin() -> None:
-            try:
-                await self.work_done_progress.create_async(token)
-            except Exception as exc:  # the client refused the token: loading goes on without a bar
-                log.info("no progress bar: %s", exc)
-                return
-            self._progress_token = token
-            self.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, percentage=0))
+            if await self.begin_progress(token, types.WorkDoneProgressBegin(title=title, percentage=0)):
+                self._progress_token = token
 
         self._progress_task = asyncio.ensure_future(begin())
 
-    def _progress_report(self, message: str, percentage: int | None) -> None:
+    def _loading_report(self, message: str, percentage: int | None) -> None:
         token = self._progress_token
         if token is not None:
-            self.work_done_progress.report(token, types.WorkDoneProgressReport(message=message, percentage=percentage))
+            self.report_progress(token, types.WorkDoneProgressReport(message=message, percentage=percentage))
 
-    def _progress_end(self, message: str) -> None:
+    def _loading_end(self, message: str) -> None:
         token, self._progress_token = self._progress_token, None
         if token is not None:
-            self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+            self.end_progress(token, types.WorkDoneProgressEnd(message=message))
+
+    # -- what the actions reach the client through (``ActionHost``) --------------------------
+
+    def notify(self, method: str, params: Any) -> None:
+        self.protocol.notify(method, params)
+
+    def show(self, message: str, kind: types.MessageType) -> None:
+        self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+        self.log(message, kind)
+
+    async def apply_edit(self, params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+        return await self.workspace_apply_edit_async(params)
 
     # -- requests --------------------------------------------------------------------------
 
@@ -238,9 +262,7 @@ class CodeLlamaServer(LanguageServer):
         return None, None
 
     def range_at(self, document: Document, start: int, end: int) -> types.Range:
-        encoding = self.position_encoding
-        a, b = document.position_at(start, encoding), document.position_at(end, encoding)
-        return types.Range(types.Position(a.line, a.character), types.Position(b.line, b.character))
+        return lsp_range(document, start, end, self.position_encoding)
 
 
 server = CodeLlamaServer()
@@ -341,11 +363,11 @@ async def completion(ls: CodeLlamaServer, params: types.CompletionParams):
 async def prompt(ls: CodeLlamaServer, params: Any):
     """The exact prompt the model would see at a position (same object as the CLI's JSON); with
     ``{action, range}`` the instruct prompt of that action (explain, ask, docstring, tests)."""
-    data = _as_dict(params)
+    data = as_dict(params)
     if isinstance(data, dict) and "action" in data:
         return await ls.actions.prompt_request(data)
     try:
-        position_params = _converter.structure(_as_dict(params), types.TextDocumentPositionParams)
+        position_params = _converter.structure(as_dict(params), types.TextDocumentPositionParams)
         document, offset = ls.locate(position_params.text_document.uri, position_params.position)
         ls.engine.check_allowed(document)
         runtime = await ls.runtime.get()
@@ -362,7 +384,7 @@ async def prompt(ls: CodeLlamaServer, params: Any):
 def document_text(ls: CodeLlamaServer, params: Any):
     """``{textDocument: {uri}}`` → the server's copy ``{uri, version, languageId, text}``: what the
     client sent, so it reveals nothing; lets a client or a test check that both copies agree."""
-    data = _as_dict(params)
+    data = as_dict(params)
     try:
         uri = data["textDocument"]["uri"]
     except (KeyError, TypeError) as exc:
@@ -379,7 +401,7 @@ def document_text(ls: CodeLlamaServer, params: Any):
 def engine_stats(ls: CodeLlamaServer, params: Any):
     """What the completion engine did (model calls, answers, cache hits), each cache's size against
     its bound, and the process's memory: for benchmarks. ``{events: false}`` leaves the events out."""
-    with_events = not (isinstance(data := _as_dict(params), dict) and data.get("events") is False)
+    with_events = not (isinstance(data := as_dict(params), dict) and data.get("events") is False)
     return {"events": ls.engine.stats() if with_events else [],
             "caches": {**ls.context.cache_stats(), **ls.engine.cache_stats()}, "memory": process_memory()}
 
@@ -410,12 +432,6 @@ async def explain(ls: CodeLlamaServer, params: Any):
 @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
 def progress_cancel(ls: CodeLlamaServer, params: types.WorkDoneProgressCancelParams) -> None:
     ls.actions.cancel_progress(params.token)
-
-
-def _as_dict(params: Any) -> Any:
-    if hasattr(params, "_asdict"):
-        return {k: _as_dict(v) for k, v in params._asdict().items()}
-    return params
 
 
 def serve_stdio() -> None:

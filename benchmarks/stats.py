@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else 0.0
+from code_llama_ls.eval.metrics import percentile
 
 
 def p50_p95(values: list[float]) -> dict[str, float]:

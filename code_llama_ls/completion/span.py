@@ -14,7 +14,7 @@ from typing import Literal
 
 from code_llama_ls.documents import Document
 
-Scope = Literal["line", "block"]
+Span = Literal["line", "block"]
 LINE_CLOSERS = frozenset(")]}\"'`;:, \t\r")  # auto-paired closers and what may trail them
 INDENTED_LANGUAGES = {"python"}  # blocks nest by indentation, not by braces
 
@@ -22,7 +22,7 @@ INDENTED_LANGUAGES = {"python"}  # blocks nest by indentation, not by braces
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
 
 
-def completion_scope(document: Document, offset: int) -> Scope:
+def completion_scope(document: Document, offset: int) -> Span:
     """Multi-line where the rest of the line is only closers, or where the cursor is inside an
     empty pair (``const {|} = require(…)``, ``try {|} catch``): its body may take lines."""
     text = document.text

@@ -594,7 +594,7 @@ def greedy_complete(model_dir: Path, prompt_ids: list[int], max_new_tokens: int 
     return _greedy(model, list(prompt_ids), stop_ids, max_new_tokens)
 
 
-if __name__ == "__main__":  # python -m code_llama_ls.bench.tiny_model [trained|random|mid]
+if __name__ == "__main__":  # python -m benchmarks.tiny_model [trained|random|mid]
     kinds = sys.argv[1:] or ["trained"]
     builders = {"trained": trained_model, "random": random_model, "mid": mid_model}
     for kind in kinds:

@@ -2,7 +2,7 @@
 
 N language-server processes (stdio, as N editor windows would run them) use one inference server
 on loopback through the ``openai`` backend: llama.cpp's ``llama-server`` (built and cached by
-:mod:`code_llama_ls.bench.llama_cpp`) or ``code-llama-ls model-server``, both serving the trained
+:mod:`benchmarks.llama_cpp`) or ``code-llama-ls model-server``, both serving the trained
 tiny model. Each window asks for inline completions one after another, each on a new document
 state (so no client-side cache answers), until it has made ``--requests`` or ``--duration`` has
 passed. Prints p50/p95 latency per request, errors and throughput (``--json`` for one object).
@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from code_llama_ls.bench.lsp_window import START_TIMEOUT_S, Window, end_of
-from code_llama_ls.bench.stats import p50_p95
+from benchmarks.lsp_window import START_TIMEOUT_S, Window, end_of
+from benchmarks.stats import p50_p95
 
 MAX_CLIENTS = 16
 MAX_REQUESTS = 500
@@ -48,7 +48,7 @@ def start_inference_server(kind: str, model_dir: Path, parallel: int, log_path: 
 
     port = _free_port()
     if kind == "llama-server":
-        from code_llama_ls.bench import llama_cpp
+        from benchmarks import llama_cpp
 
         llama_cpp.build_llama_server()
         command = llama_cpp.llama_server_command(llama_cpp.tiny_model_gguf(model_dir), port, parallel=parallel)
@@ -92,7 +92,7 @@ def stop_process(process: subprocess.Popen) -> None:
 
 async def _window_run(index: int, window: Window, requests: int, deadline: float, latencies: list[float],
                       errors: list[str], empty: list[int]) -> None:
-    from code_llama_ls.bench.tiny_model import KNOWN_EXAMPLES
+    from benchmarks.tiny_model import KNOWN_EXAMPLES
 
     for k in range(requests):
         if time.monotonic() >= deadline:
@@ -116,7 +116,7 @@ async def _window_run(index: int, window: Window, requests: int, deadline: float
 
 
 async def run_load(kind: str, clients: int, requests: int, duration: float, max_new_tokens: int) -> dict[str, Any]:
-    from code_llama_ls.bench import tiny_model
+    from benchmarks import tiny_model
 
     model_dir = tiny_model.trained_model()
     with tempfile.TemporaryDirectory(prefix="code-llama-ls-load-") as tmp:

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from code_llama_ls.bench.lsp_window import Window
-from code_llama_ls.bench.stats import p50_p95
+from benchmarks.lsp_window import Window
+from benchmarks.stats import p50_p95
 
 SOAK_BOUNDS = {"kvCacheMb": 1, "completionCacheEntries": 16, "tokenizerLineCache": 256, "indexMaxFiles": 8,
                "contextCacheEntries": 4, "snippetRegions": 8, "engineStatsEvents": 64}
@@ -312,7 +312,7 @@ async def drain(stream: asyncio.StreamReader, tail: list[str]) -> None:
 
 async def run_soak(minutes: float, seed: int = 11) -> dict:
     """The soak's figures (what ``bench soak --json`` prints)."""
-    from code_llama_ls.bench import tiny_model
+    from benchmarks import tiny_model
 
     duration = minutes * MINUTE_S
     record = Record()

@@ -1,0 +1,1 @@
+"""The command line: the language server (default) and the pipeline from a shell."""

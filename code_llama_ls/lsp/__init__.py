@@ -1,0 +1,1 @@
+"""The language server: LSP wiring over the completion and action stages."""

@@ -1,0 +1,1 @@
+"""``code-llama-ls model-server``: one loaded model behind an OpenAI-compatible HTTP API."""
