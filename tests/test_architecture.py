@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "code_llama_ls"
 STAGES: list[list[str]] = [
     # lowest first; modules of one stage may import each other (without a cycle); those in
     # different groups of one stage (completion | actions …) may not
-    ["code_llama_ls", "settings", "languages", "memory", "model_files", "lifetime"],
+    ["code_llama_ls", "settings", "options", "languages", "memory", "model_files", "lifetime"],
     ["documents"],
     ["context"],
     ["prompts"],
@@ -30,7 +30,7 @@ STAGES: list[list[str]] = [
 ]
 """A stage's entries are modules or packages of ``code_llama_ls``, named without the prefix."""
 
-FOUNDATION = {"code_llama_ls", "settings", "languages", "memory", "model_files", "lifetime"}
+FOUNDATION = {"code_llama_ls", "settings", "options", "languages", "memory", "model_files", "lifetime"}
 """The lowest stage's entries are leaf utilities that any stage uses; they share one group."""
 
 
@@ -169,3 +169,17 @@ def test_the_reader_sees_every_kind_of_import(tmp_path, source, expected):
     path.write_text(source)
     modules = package_modules()
     assert imported("code_llama_ls.context.engine", path, modules) == expected
+
+
+LONGEST_FUNCTION = 80
+
+
+def test_no_function_over_80_lines():
+    long = []
+    for name, path in package_modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > LONGEST_FUNCTION:
+                    long.append(f"{name}.{node.name}: {lines} lines")
+    assert not long, long

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from code_llama_ls.cli.common import (EXIT_OK, EXIT_STATUS_HELP, EXIT_USAGE, CliError, context_for, line_start,
                                       range_offsets, read_document, repository_root, say)
-from code_llama_ls.cli.options import REMOTE, add_settings_options, settings_from
+from code_llama_ls.options import REMOTE, add_settings_options, settings_from
 
 
 MODEL_HELP = ("the completion model: hub id or folder (default: %(default)s); it answers here too unless "

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from code_llama_ls.cli.common import EXIT_INPUT, EXIT_OK, EXIT_USAGE, CliError, repository_root, say
-from code_llama_ls.cli.options import MODEL, REMOTE, add_settings_options, settings_from
+from code_llama_ls.options import MODEL, REMOTE, add_settings_options, settings_from
 from code_llama_ls.languages import LANGUAGES
 
 if TYPE_CHECKING:
