@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from code_llama_ls.actions.targets import FENCE_NAMES, LANGUAGE_LABELS, Target
 from code_llama_ls.actions.testfiles import FRAMEWORKS
-from code_llama_ls.context.engine import SUPPORTS, ContextEngine
+from code_llama_ls.context.engine import ContextEngine, scope_and_imports
 from code_llama_ls.documents import Document
 from code_llama_ls.languages import comment_prefix
 from code_llama_ls.prompts.instruct import (InstructFormat, InstructPrompt, Message, build_instruct_prompt,
@@ -34,32 +34,12 @@ class ActionContext:
 
 
 def gather_context(document: Document, start: int, end: int, context: ContextEngine | None) -> ActionContext:
-    """What the prompt may hold about ``document[start:end]``."""
-    code = document.text[start:end]
-    support = SUPPORTS.get(document.language)
-    tree = document.tree if support is not None and not document.too_large else None
-    scope_text, imports_text = "", ""
-    if support is not None and tree is not None:
-        source = document.text.encode("utf-8", "surrogatepass")
-        b_start = len(document.text[:start].encode("utf-8", "surrogatepass"))
-        b_end = b_start + len(code.encode("utf-8", "surrogatepass"))
-        scopes = [s for s in support.scopes(tree, source, b_start)
-                  if s.kind != "module" and s.start_byte <= b_start and s.end_byte >= b_end
-                  and (s.end_byte - s.start_byte) > (b_end - b_start) + 1]
-        if scopes:
-            inner = scopes[-1]
-            scope_text = source[inner.start_byte:inner.end_byte].decode("utf-8", "surrogatepass")
-        seen: list[str] = []
-        for imp in support.imports(tree, source):
-            if 0 <= imp.line < document.line_count:
-                line = document.line_text(imp.line)
-                if line.strip() and line not in seen:
-                    seen.append(line)
-        imports_text = "\n".join(seen)
-    skeletons: tuple[tuple[str, str], ...] = ()
-    if context is not None:
-        skeletons = tuple((b.path, b.body) for b in context.definitions_in_range(document, start, end))
-    return ActionContext(document.language, code, scope_text, imports_text, skeletons)
+    """What the prompt may hold about ``document[start:end]``; without a context engine (a prompt
+    built outside the server) there are no skeletons, but the scope and imports are still there."""
+    about = context.about_range(document, start, end) if context is not None \
+        else scope_and_imports(document, start, end)
+    skeletons = tuple((block.path, block.body) for block in about.definitions)
+    return ActionContext(document.language, document.text[start:end], about.scope, about.imports, skeletons)
 
 
 def _fence(language: str) -> str:

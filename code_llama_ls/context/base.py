@@ -148,3 +148,13 @@ class ContextBlock:
     kind: str  # "definition" | "outline" | "snippet"
     path: str  # shown in the block's header (workspace-relative where possible)
     body: str
+
+
+@dataclass(frozen=True)
+class RangeContext:
+    """What an instruct prompt (explain, ask, docstring, tests) may hold about a range of a
+    document besides the range itself."""
+
+    scope: str = ""  # the innermost enclosing scope's text, when larger than the range
+    imports: str = ""  # the file's import lines, each once, in file order
+    definitions: tuple[ContextBlock, ...] = ()  # skeletons of what the range uses

@@ -12,10 +12,13 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from code_llama_ls.context.base import Definition, Import, LanguageSupport, ParsedFile, Reference
+from tree_sitter import Tree
+
+from code_llama_ls.context.base import (ContextBlock, Definition, Import, LanguageSupport, ParsedFile, RangeContext,
+                                        Reference)
 from code_llama_ls.context.index import WorkspaceIndex
 from code_llama_ls.context.lang_c import CSupport
 from code_llama_ls.context.lang_go import GoSupport
@@ -26,7 +29,6 @@ from code_llama_ls.context.lang_rust import RustSupport
 from code_llama_ls.context.privacy import IGNORE_FILE_SPECS, IgnoreRules
 from code_llama_ls.documents import Document, DocumentStore, document_path, uri_to_path
 from code_llama_ls.memory import Lru, cache_stats
-from code_llama_ls.context.base import ContextBlock
 from code_llama_ls.settings import Settings
 
 SUPPORTS: dict[str, LanguageSupport] = {
@@ -144,9 +146,15 @@ class ContextEngine:
         blocks.extend(self._snippet_blocks(document, cursor_line, settings))
         return blocks
 
-    def definitions_in_range(self, document: Document, start: int, end: int) -> list[ContextBlock]:
-        """Skeletons of what the code in ``[start, end)`` (string offsets) uses, resolved through
-        the file's imports as for completions; for instruct prompts (explain, docstring, tests)."""
+    def about_range(self, document: Document, start: int, end: int) -> RangeContext:
+        """What an instruct prompt (explain, ask, docstring, tests) may hold about
+        ``document[start:end]`` (string offsets): its enclosing scope and the file's imports
+        (``scope_and_imports``), and the skeletons of what it uses, resolved through the imports
+        as for completions."""
+        definitions = tuple(self._definitions_in_range(document, start, end))
+        return replace(scope_and_imports(document, start, end), definitions=definitions)
+
+    def _definitions_in_range(self, document: Document, start: int, end: int) -> list[ContextBlock]:
         support = SUPPORTS.get(document.language)
         tree = document.tree if support is not None and not document.too_large else None
         if support is None or tree is None or not self._settings().context_enabled:
@@ -269,6 +277,41 @@ class ContextEngine:
                 scored.append((score, ContextBlock("snippet", self.index.display_path(path), "\n".join(lines))))
         scored.sort(key=lambda item: -item[0])
         return [block for _, block in scored[:MAX_SNIPPETS]]
+
+
+def scope_and_imports(document: Document, start: int, end: int) -> RangeContext:
+    """The part of ``ContextEngine.about_range`` that needs no workspace, so that a prompt built
+    without an engine still shows where the range sits: the innermost scope around it (below the
+    module, larger than the range) and the file's import lines. Gathered whether or not context
+    is enabled in the settings: both come from the file itself."""
+    support = SUPPORTS.get(document.language)
+    tree = document.tree if support is not None and not document.too_large else None
+    if support is None or tree is None:
+        return RangeContext()
+    source = document.text.encode("utf-8", "surrogatepass")
+    start_byte, end_byte = _byte_offset(document.text, start), _byte_offset(document.text, end)
+    return RangeContext(_enclosing_scope(support, tree, source, start_byte, end_byte),
+                        _import_lines(document, support, tree, source))
+
+
+def _enclosing_scope(support: LanguageSupport, tree: Tree, source: bytes, start_byte: int, end_byte: int) -> str:
+    around = [scope for scope in support.scopes(tree, source, start_byte)
+              if scope.kind != "module" and scope.start_byte <= start_byte and scope.end_byte >= end_byte
+              and (scope.end_byte - scope.start_byte) > (end_byte - start_byte) + 1]
+    if not around:
+        return ""
+    innermost = around[-1]
+    return source[innermost.start_byte:innermost.end_byte].decode("utf-8", "surrogatepass")
+
+
+def _import_lines(document: Document, support: LanguageSupport, tree: Tree, source: bytes) -> str:
+    lines: list[str] = []
+    for imp in support.imports(tree, source):
+        if 0 <= imp.line < document.line_count:
+            line = document.line_text(imp.line)
+            if line.strip() and line not in lines:
+                lines.append(line)
+    return "\n".join(lines)
 
 
 def _member_or_definition(support: LanguageSupport, parsed: ParsedFile, name: str, member: tuple[str, ...],
