@@ -18,6 +18,10 @@ REMOTE_BACKENDS = ("openai", "ollama", "llamacpp")
 DEFAULT_MODEL = "codellama/CodeLlama-7b-hf"
 CPU_CONTEXT_TOKENS = 4_096
 GPU_CONTEXT_TOKENS = 16_384
+RELOADS = {"reloads": "always"}
+"""A field the loaded model (or the connection to its server) depends on: changing it reloads."""
+RELOADS_REMOTE = {"reloads": "remote"}
+"""A field only a remote backend's connection depends on."""
 
 
 class Settings(BaseModel):
@@ -30,40 +34,40 @@ class Settings(BaseModel):
     )
 
     model: str = Field(DEFAULT_MODEL, min_length=1, description="Hub id, local folder or `.gguf` file of the "
-        "completion model.")
-    tokenizer: str | None = Field(None, description="Hub id, folder or `.gguf` file of the tokenizer; defaults to `model`.")
+        "completion model.", json_schema_extra=RELOADS)
+    tokenizer: str | None = Field(None, description="Hub id, folder or `.gguf` file of the tokenizer; defaults to `model`.", json_schema_extra=RELOADS)
     instruct_model: str | None = Field(None, description="Model for explain/ask/docstring/tests; defaults to `model`.")
     backend: BackendName = Field("transformers", description="Where the model runs: `transformers` in-process; "
         "remote: `openai` (OpenAI-compatible `/v1/completions`: vLLM, TGI, llama.cpp, Ollama's `/v1`, "
-        "`code-llama-ls model-server`), `ollama` (`/api/generate`, raw), `llamacpp` (llama.cpp's `/infill`).")
+        "`code-llama-ls model-server`), `ollama` (`/api/generate`, raw), `llamacpp` (llama.cpp's `/infill`).", json_schema_extra=RELOADS)
     engine: Literal["auto", "transformers", "llama.cpp"] = Field("auto", description="`transformers` backend: what "
         "runs the model in-process. `llama.cpp` (llama-cpp-python, the `[llamacpp]` extra) needs a `.gguf` model; "
-        "`auto` runs a `.gguf` model on llama.cpp when llama-cpp-python is installed, everything else on transformers.")
+        "`auto` runs a `.gguf` model on llama.cpp when llama-cpp-python is installed, everything else on transformers.", json_schema_extra=RELOADS)
     compile: Literal["auto", "on", "off"] = Field("auto", description="transformers engine: decode with a static KV "
         "cache and a `torch.compile`d step (CUDA graphs on a GPU), compiled in the background while suggestions are "
         "served eagerly; `auto` compiles on CUDA (unmeasured here) and, on CPU, float32 models from SmolLM2-135M's size "
         "up, where the compiled step took under half the eager step's time (2 cores); smaller models and other CPU "
-        "dtypes stay eager. One-shot commands never compile.")
-    threads: int | None = Field(None, ge=1, le=512, description="llama.cpp engine: CPU threads; default: one per core.")
+        "dtypes stay eager. One-shot commands never compile.", json_schema_extra=RELOADS)
+    threads: int | None = Field(None, ge=1, le=512, description="llama.cpp engine: CPU threads; default: one per core.", json_schema_extra=RELOADS)
     url: str | None = Field(None, description="Remote backends: the server's base URL, `http(s)://host:port` or "
-        "`unix:///abs/path.sock`; plain HTTP to a non-loopback host logs a warning.")
+        "`unix:///abs/path.sock`; plain HTTP to a non-loopback host logs a warning.", json_schema_extra=RELOADS)
     api_key_env: str | None = Field(None, description="Name of the environment variable holding the remote API key "
-        "(sent as a Bearer token, never logged).")
+        "(sent as a Bearer token, never logged).", json_schema_extra=RELOADS)
     prompt_format: Literal["auto", "token_ids", "text"] = Field("auto", description="`openai` backend: send the prompt "
-        "as token ids (token-exact), as text, or `auto` (ids first; text from then on if the server refuses ids).")
+        "as token ids (token-exact), as text, or `auto` (ids first; text from then on if the server refuses ids).", json_schema_extra=RELOADS)
     instruct_endpoint: Literal["completions", "chat"] = Field("completions", description="Remote explain/ask/"
         "docstring/tests: the completions endpoint with the instruct template (token-exact), or the server's "
-        "chat endpoint (its own template).")
+        "chat endpoint (its own template).", json_schema_extra=RELOADS)
     request_timeout_s: float = Field(30.0, gt=0, le=3600, description="Remote backends: give up when the server "
-        "sends nothing for this many seconds.")
+        "sends nothing for this many seconds.", json_schema_extra=RELOADS)
     max_retries: int = Field(2, ge=0, le=10, description="Remote backends: retries, with backoff, when the server "
-        "cannot be connected to (never after any text was received).")
+        "cannot be connected to (never after any text was received).", json_schema_extra=RELOADS)
     ca_cert_path: str | None = Field(None, description="Remote backends: PEM file of the CA that signs the server's "
-        "certificate (TLS is always verified).")
-    device: str = Field("auto", description="`auto` (cuda → mps → cpu), `cpu`, `cuda`, `cuda:N` or `mps`.")
+        "certificate (TLS is always verified).", json_schema_extra=RELOADS)
+    device: str = Field("auto", description="`auto` (cuda → mps → cpu), `cpu`, `cuda`, `cuda:N` or `mps`.", json_schema_extra=RELOADS)
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
         "auto", description="Weights' dtype; `auto` picks bfloat16/float16 on GPUs and float32 on CPU."
-    )
+    , json_schema_extra=RELOADS)
     max_context_tokens: int | None = Field(
         None, ge=64, description=f"Prompt + completion tokens; default {CPU_CONTEXT_TOKENS} on CPU, {GPU_CONTEXT_TOKENS} on GPU."
     )
@@ -103,13 +107,13 @@ class Settings(BaseModel):
         "are ranked from (the oldest are forgotten first).")
     python_executable: str | None = Field(None, description="Interpreter whose stdlib/site-packages resolve Python imports; default: the server's.")
     include_dirs: list[str] = Field(default_factory=list, description="C/C++ include folders (absolute or workspace-relative).")
-    local_files_only: bool = Field(False, description="Never download; load only from the local cache or folder.")
+    local_files_only: bool = Field(False, description="Never download; load only from the local cache or folder.", json_schema_extra=RELOADS)
     shared_model_server: bool = Field(False, description="`transformers` backend: run the model in one "
         "`code-llama-ls model-server` per user and model, started by the first window and reused by later ones "
-        "(one model load), instead of in each language server.")
+        "(one model load), instead of in each language server.", json_schema_extra=RELOADS)
     shared_model_server_idle_s: int = Field(300, ge=1, le=86_400, description="The shared model server exits "
         "this many seconds after the last language server using it has gone.")
-    log_prompts: bool = Field(False, description="Log prompt and completion text (off: logs never contain code).")
+    log_prompts: bool = Field(False, description="Log prompt and completion text (off: logs never contain code).", json_schema_extra=RELOADS_REMOTE)
     engine_stats_events: int = Field(20_000, ge=0, description="Records of model calls and answers kept for "
         "`codeLlama/engineStats` (benchmarks).")
 
@@ -133,10 +137,20 @@ class Settings(BaseModel):
     def remote(self) -> bool:
         return self.backend in REMOTE_BACKENDS
 
+    def runtime_key(self) -> tuple:
+        """The values of the fields marked ``RELOADS`` (and, with a remote backend,
+        ``RELOADS_REMOTE``): the runtime is loaded again when this changes."""
+        return tuple(getattr(self, name) if reloads == "always" or (reloads == "remote" and self.remote) else None
+                     for name, reloads in _RELOAD_FIELDS.items())
+
     def context_tokens_for(self, device_type: str) -> int:
         if self.max_context_tokens is not None:
             return self.max_context_tokens
         return CPU_CONTEXT_TOKENS if device_type == "cpu" else GPU_CONTEXT_TOKENS
+
+
+_RELOAD_FIELDS = {name: field.json_schema_extra["reloads"] for name, field in Settings.model_fields.items()
+                  if isinstance(field.json_schema_extra, dict) and "reloads" in field.json_schema_extra}
 
 
 def merge_settings(current: Settings, changes: Any) -> tuple[Settings, list[str]]:

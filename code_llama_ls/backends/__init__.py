@@ -46,17 +46,7 @@ def create_backend(settings: Settings, tokenizer: ModelTokenizer) -> Backend:
     if settings.remote:
         from code_llama_ls.backends.http import RemoteOptions
 
-        options = RemoteOptions(
-            url=settings.url or "",
-            model=settings.model,
-            api_key_env=settings.api_key_env,
-            timeout_s=settings.request_timeout_s,
-            max_retries=settings.max_retries,
-            ca_cert_path=settings.ca_cert_path,
-            prompt_format=settings.prompt_format,
-            instruct_endpoint=settings.instruct_endpoint,
-            log_prompts=settings.log_prompts,
-        )
+        options = RemoteOptions.from_settings(settings)
         if settings.backend == "openai":
             from code_llama_ls.backends.openai_backend import OpenAICompletionsBackend
 

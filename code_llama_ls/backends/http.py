@@ -18,13 +18,14 @@ import os
 import ssl
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from code_llama_ls.backends.base import BackendError, CancelToken
+from code_llama_ls.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -33,21 +34,29 @@ CANCEL_POLL_S = 0.02
 RETRY_BASE_S = 0.2
 RETRY_MAX_S = 2.0
 ERROR_DETAIL_CHARS = 300
+_DEFAULTS = Settings.model_fields
+_SETTING = {"timeout_s": "request_timeout_s"}
+"""``RemoteOptions`` fields named otherwise than their setting."""
 
 
 @dataclass(frozen=True)
 class RemoteOptions:
-    """The settings a remote backend needs, as plain values."""
+    """The settings a remote backend needs, as plain values (defaults: the settings' own)."""
 
     url: str
     model: str
-    api_key_env: str | None = None
-    timeout_s: float = 30.0
-    max_retries: int = 2
-    ca_cert_path: str | None = None
-    prompt_format: str = "auto"  # auto | token_ids | text
-    instruct_endpoint: str = "completions"  # completions | chat
-    log_prompts: bool = False
+    api_key_env: str | None = _DEFAULTS["api_key_env"].default
+    timeout_s: float = _DEFAULTS["request_timeout_s"].default
+    max_retries: int = _DEFAULTS["max_retries"].default
+    ca_cert_path: str | None = _DEFAULTS["ca_cert_path"].default
+    prompt_format: str = _DEFAULTS["prompt_format"].default  # auto | token_ids | text
+    instruct_endpoint: str = _DEFAULTS["instruct_endpoint"].default  # completions | chat
+    log_prompts: bool = _DEFAULTS["log_prompts"].default
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "RemoteOptions":
+        named = {field.name: getattr(settings, _SETTING.get(field.name, field.name)) for field in fields(cls)}
+        return cls(**{**named, "url": settings.url or ""})
 
 
 @dataclass(frozen=True)

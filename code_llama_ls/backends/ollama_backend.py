@@ -14,7 +14,7 @@ import httpx
 
 from code_llama_ls.backends.base import BackendError, CancelToken, GenerationRequest, StopReason
 from code_llama_ls.backends.http import Remote
-from code_llama_ls.backends.openai_backend import stream_object
+from code_llama_ls.backends.openai_backend import stream_object, stream_text
 from code_llama_ls.backends.remote import Event, Parser, RemoteBackend
 from code_llama_ls.backends.remote_prompt import prompt_text, stop_strings
 
@@ -71,13 +71,7 @@ class OllamaBackend(RemoteBackend):
             if not line.strip():
                 return None
             obj = stream_object(line, what, log_prompts)
-            if kind == "chat":
-                message = obj.get("message") or {}
-                text = message.get("content") or "" if isinstance(message, dict) else ""
-            else:
-                text = obj.get("response") or ""
-            if not isinstance(text, str):
-                raise BackendError(f"malformed {what} stream: text is {type(text).__name__}, not a string")
+            text = stream_text(obj, "message" if kind == "chat" else "response", what, kind == "chat")
             if obj.get("done") is True:
                 count = obj.get("eval_count")
                 return Event(text, done_reason(obj.get("done_reason")), done=True,

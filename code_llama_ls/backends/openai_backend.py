@@ -70,6 +70,18 @@ def stream_object(payload: str, what: str, log_prompts: bool) -> dict:
     return obj
 
 
+def stream_text(part: dict, key: str, what: str, chat: bool) -> str:
+    """The text a streamed piece adds: ``part[key]``, or for a chat piece the ``content`` of the
+    message or delta under ``key``; ``""`` where there is none."""
+    value = part.get(key)
+    if chat:
+        value = value.get("content") if isinstance(value, dict) else ""
+    value = value or ""
+    if not isinstance(value, str):
+        raise BackendError(f"malformed {what} stream: text is {type(value).__name__}, not a string")
+    return value
+
+
 class OpenAICompletionsBackend(RemoteBackend):
     name = "openai"
 
@@ -192,13 +204,7 @@ class OpenAICompletionsBackend(RemoteBackend):
             text, finish = "", None
             if choices and isinstance(choices[0], dict):
                 choice = choices[0]
-                if kind == "chat":
-                    delta = choice.get("delta") or {}
-                    text = delta.get("content") or "" if isinstance(delta, dict) else ""
-                else:
-                    text = choice.get("text") or ""
-                if not isinstance(text, str):
-                    raise BackendError(f"malformed {kind} stream: text is {type(text).__name__}, not a string")
+                text = stream_text(choice, "delta" if kind == "chat" else "text", kind, kind == "chat")
                 finish = finish_reason(choice.get("finish_reason"))
             usage = obj.get("usage")
             tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None

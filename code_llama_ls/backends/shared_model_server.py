@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -148,9 +149,9 @@ class SharedModelServerBackend:
         if len(os.fsencode(self.socket)) > MAX_SOCKET_PATH:
             raise BackendError(f"the shared model server's socket path {self.socket} is too long for a Unix "
                                "socket; set XDG_RUNTIME_DIR to a shorter folder")
-        options = RemoteOptions(url=f"unix://{self.socket}", model=settings.model,
-                                timeout_s=settings.request_timeout_s, max_retries=settings.max_retries,
-                                prompt_format="token_ids", log_prompts=settings.log_prompts)
+        # token ids always: the server is ours; no key, no TLS on a socket of the user's own
+        options = replace(RemoteOptions.from_settings(settings), url=f"unix://{self.socket}", api_key_env=None,
+                          ca_cert_path=None, prompt_format="token_ids", instruct_endpoint="completions")
         self._remote = OpenAICompletionsBackend(options, tokenizer)
         self._lease: asyncio.Task | None = None
         self._process: subprocess.Popen | None = None

@@ -32,10 +32,8 @@ REMOTE_RETRY_S = 2.0
 
 
 def runtime_key(settings: Settings) -> tuple:
-    return (settings.backend, settings.engine, settings.compile, settings.threads, settings.model, settings.tokenizer_name, settings.device, settings.dtype,
-            settings.local_files_only, settings.url, settings.api_key_env, settings.prompt_format,
-            settings.instruct_endpoint, settings.request_timeout_s, settings.max_retries, settings.ca_cert_path,
-            settings.log_prompts if settings.remote else None, settings.shared_model_server)
+    """What the loaded runtime depends on (the settings fields marked to reload it)."""
+    return settings.runtime_key()
 
 
 def model_config_of(settings: Settings) -> dict:

@@ -50,6 +50,6 @@ def test_changing_a_remote_setting_reconnects():
 
 
 def test_cli_budget_for_a_remote_backend():
-    from code_llama_ls.cli.main import _device_type
+    from code_llama_ls.cli.complete import _device_type
 
     assert _device_type(Settings(backend="openai", url="http://x")) == "remote"
