@@ -20,6 +20,7 @@ from .base import Definition, Import, ParsedFile, Reference, Scope, Workspace
 
 ELIDED_BODY = "{ ... }"
 LONG_VALUE_LINES = 6  # a literal value (object, array, initializer) longer than this is elided
+REEXPORT_HOPS = 3  # files a definition is followed through re-exports (`export … from`, `pub use`)
 _DROP = "\x00"  # marks text removed from a skeleton (comments) so that emptied lines go too
 _DECLARING_KEYWORDS = frozenset(
     {"class", "interface", "function", "fn", "func", "struct", "enum", "trait", "const", "let", "var", "type",
@@ -644,13 +645,33 @@ class BraceLanguage:
 
     # -- the LanguageSupport entry points -----------------------------------------------------
 
-    def definition(self, parsed: ParsedFile, name: str, workspace: Workspace) -> Definition | None:
+    def definition(self, parsed: ParsedFile, name: str, workspace: Workspace, hops: int = 0) -> Definition | None:
+        """``name`` declared in the file, else where the file re-exports it from."""
         if parsed.tree is None:
             return None
-        node = self.find(parsed.tree.root_node, name, parsed.source)
-        if node is None:
+        root = parsed.tree.root_node
+        node = self.find(root, name, parsed.source)
+        if node is not None:
+            return self.definition_of(parsed, node, name, self.companions(root, node, name, parsed.source))
+        if hops >= REEXPORT_HOPS:
             return None
-        return self.definition_of(parsed, node, name)
+        for imp, original in self.reexports(parsed.tree, name, parsed.source):
+            for path in self.resolve(imp, parsed.path, workspace):
+                target = workspace.parsed(path)
+                if target is None or target.path == parsed.path:
+                    continue
+                found = self.definition(target, original, workspace, hops + 1)
+                if found is not None:
+                    return found
+        return None
+
+    def companions(self, root: Node, node: Node, name: str, source: bytes) -> str:
+        """What a definition's skeleton shows after the declaration (Rust: a type's impls)."""
+        return ""
+
+    def reexports(self, tree: Tree, name: str, source: bytes) -> list[tuple[Import, str]]:
+        """Where ``name`` comes from when this file re-exports it: (import, the name there)."""
+        return []
 
     def member(self, parsed: ParsedFile, owner: str, name: str) -> Definition | None:
         if parsed.tree is None:

@@ -26,13 +26,12 @@ from pathlib import Path
 
 from tree_sitter import Node, Tree
 
-from .base import Definition, Import, ParsedFile, Scope, Workspace
+from .base import Import, Scope, Workspace
 from .brace import BraceLanguage, compiled_query, matches, read_text, text, unique_paths, walk_up
 
 EXTENSIONS = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".d.ts")
 _JS_TO_TS = {".js": (".ts", ".tsx", ".d.ts"), ".jsx": (".tsx",), ".mjs": (".mts", ".d.mts"), ".cjs": (".cts", ".d.cts")}
 _CONFIG_NAMES = ("tsconfig.json", "jsconfig.json")
-_MAX_HOPS = 3
 _IMPORT_QUERY = """
 (import_statement) @import
 (export_statement source: (string) @source) @export
@@ -250,27 +249,7 @@ class JavaScriptSupport(BraceLanguage):
             return None
         return super().find(root, name, source)
 
-    def definition(self, parsed: ParsedFile, name: str, workspace: Workspace, hops: int = 0) -> Definition | None:
-        if parsed.tree is None:
-            return None
-        root = parsed.tree.root_node
-        node = self.find(root, name, parsed.source)
-        if node is not None:
-            return self.definition_of(parsed, node, name)
-        if hops >= _MAX_HOPS:
-            return None
-        for module, original in self._forwards(parsed.tree, name, parsed.source):
-            for path in self.resolve(Import(module=module), parsed.path, workspace):
-                target = workspace.parsed(path)
-                if target is None or target.path == parsed.path:
-                    continue
-                found = self.definition(target, original, workspace, hops + 1)
-                if found is not None:
-                    return found
-        return None
-
-    def _forwards(self, tree: Tree, name: str, source: bytes) -> list[tuple[str, str]]:
-        """Where ``name`` comes from when this file re-exports it: (module, name there)."""
+    def reexports(self, tree: Tree, name: str, source: bytes) -> list[tuple[Import, str]]:
         root = tree.root_node
         forwards: list[tuple[str, str]] = []
         stars: list[tuple[str, str]] = []
@@ -301,7 +280,7 @@ class JavaScriptSupport(BraceLanguage):
         for imp in self.imports(tree, source):
             if imp.local_name == wanted and imp.name not in (None, "*"):
                 forwards.append((imp.module, imp.name))
-        return forwards + stars
+        return [(Import(module=module), original) for module, original in forwards + stars]
 
     # -- imports ----------------------------------------------------------------------------------
 
@@ -563,26 +542,11 @@ def loads_lenient(content: str) -> object:
                 end += 2 if content[end] == "\\" else 1
             out.append(content[index:end + 1])
             index = end + 1
-        elif content.startswith("//", index):
-            newline = content.find("\n", index)
-            index = length if newline == -1 else newline
-        elif content.startswith("/*", index):
-            close = content.find("*/", index + 2)
-            index = length if close == -1 else close + 2
+        elif (after := _comment_end(content, index)) is not None:
+            index = after
         elif char == ",":
-            rest = index + 1
-            while rest < length:
-                if content[rest].isspace():
-                    rest += 1
-                elif content.startswith("//", rest):
-                    newline = content.find("\n", rest)
-                    rest = length if newline == -1 else newline
-                elif content.startswith("/*", rest):
-                    close = content.find("*/", rest + 2)
-                    rest = length if close == -1 else close + 2
-                else:
-                    break
-            if rest >= length or content[rest] not in "}]":
+            following = _next_token(content, index + 1)
+            if following >= length or content[following] not in "}]":
                 out.append(char)
             index += 1
         else:
@@ -592,3 +556,27 @@ def loads_lenient(content: str) -> object:
         return json.loads("".join(out))
     except ValueError:
         return None
+
+
+def _comment_end(content: str, index: int) -> int | None:
+    """Where a comment starting at ``index`` ends (a line comment before its newline); None when
+    none starts there."""
+    if content.startswith("//", index):
+        newline = content.find("\n", index)
+        return len(content) if newline == -1 else newline
+    if content.startswith("/*", index):
+        close = content.find("*/", index + 2)
+        return len(content) if close == -1 else close + 2
+    return None
+
+
+def _next_token(content: str, index: int) -> int:
+    """The first index from ``index`` on that is neither blank nor inside a comment."""
+    while index < len(content):
+        if content[index].isspace():
+            index += 1
+        elif (after := _comment_end(content, index)) is not None:
+            index = after
+        else:
+            break
+    return index

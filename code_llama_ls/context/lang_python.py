@@ -22,6 +22,7 @@ import subprocess
 import sys
 import sysconfig
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -367,42 +368,58 @@ def _decorators(node: Node) -> list[Node]:
     return []
 
 
+def _signature_and_indent(source: bytes, node: Node) -> tuple[list[str], str | None]:
+    """A def's or class's signature line(s) verbatim, and the indent of the skeleton's lines
+    below them; no indent when the body shares the signature's line (``def f(): ...``), whose
+    signature is then the whole skeleton."""
+    header = _signature_lines(source, node)
+    return header, None if _body_on_header_line(node) else _body_indent(source, node, header)
+
+
+def _docstring_lines(source: bytes, node: Node, max_lines: int) -> list[str]:
+    doc = _docstring(_body(node))
+    return _doc_lines(source, doc, max_lines) if doc is not None else []
+
+
 def function_skeleton(source: bytes, node: Node, doc_lines: int = DOC_LINES) -> str:
     """Signature line(s) verbatim first, then decorators (as a comment), docstring, ``...``."""
-    header = _signature_lines(source, node)
-    if _body_on_header_line(node):
+    header, indent = _signature_and_indent(source, node)
+    if indent is None:
         return "\n".join(header)
-    indent = _body_indent(source, node, header)
-    lines = list(header)
     decorators = _decorators(node)
-    if decorators:
-        lines.append(indent + "# decorated: " + " ".join(" ".join(_text(source, d).split()) for d in decorators))
-    doc = _docstring(_body(node))
-    if doc is not None:
-        lines.extend(_doc_lines(source, doc, doc_lines))
-    lines.append(indent + "...")
-    return "\n".join(lines)
+    note = [indent + "# decorated: " + " ".join(" ".join(_text(source, d).split()) for d in decorators)] \
+        if decorators else []
+    return "\n".join(header + note + _docstring_lines(source, node, doc_lines) + [indent + "..."])
+
+
+def _class_statements(block: Node) -> Iterator[tuple[Node, Node]]:
+    """(statement, definition or assignment) for each statement of a class body that binds a
+    member: a def or class (decorated ones unwrapped) or an assignment."""
+    for stmt in block.named_children:
+        target = stmt.child_by_field_name("definition") if stmt.type == "decorated_definition" else stmt
+        if target is None:
+            continue
+        if target.type in _SCOPE_TYPES:
+            yield stmt, target
+        elif stmt.type == "expression_statement" and stmt.named_child_count and \
+                stmt.named_children[0].type == "assignment":
+            yield stmt, stmt.named_children[0]
 
 
 def _members(source: bytes, block: Node) -> list[tuple[Node, Node]]:
     """(statement, definition or assignment) pairs a class skeleton lists: public methods and the
     dunders in KEPT_DUNDERS, nested classes, public class attributes."""
     out = []
-    for stmt in block.named_children:
-        target = stmt.child_by_field_name("definition") if stmt.type == "decorated_definition" else stmt
-        if target is None:
-            continue
-        if target.type in _SCOPE_TYPES:
+    for stmt, target in _class_statements(block):
+        if target.type == "assignment":
+            left = target.child_by_field_name("left")
+            if left is not None and not _text(source, left).startswith("_"):
+                out.append((stmt, target))
+        else:
             name_node = target.child_by_field_name("name")
             name = _text(source, name_node) if name_node is not None else ""
-            if name.startswith("_") and name not in KEPT_DUNDERS:
-                continue
-            out.append((stmt, target))
-        elif stmt.type == "expression_statement" and stmt.named_child_count and \
-                stmt.named_children[0].type == "assignment":
-            left = stmt.named_children[0].child_by_field_name("left")
-            if left is not None and not _text(source, left).startswith("_"):
-                out.append((stmt, stmt.named_children[0]))
+            if not name.startswith("_") or name in KEPT_DUNDERS:
+                out.append((stmt, target))
     return out
 
 
@@ -446,21 +463,15 @@ def _member_entry(source: bytes, stmt: Node, target: Node, with_docs: bool) -> l
 
 def class_skeleton(source: bytes, node: Node, doc_lines: int = DOC_LINES) -> str:
     """Header verbatim, docstring, class attributes, method signatures (+ first doc line)."""
-    header = _signature_lines(source, node)
-    if _body_on_header_line(node):
+    header, indent = _signature_and_indent(source, node)
+    if indent is None:
         return "\n".join(header)
-    indent = _body_indent(source, node, header)
-    lines = list(header)
+    docstring = _docstring_lines(source, node, doc_lines)
+    budget = CLASS_CHARS - sum(len(line) + 1 for line in header + docstring)
     body = _body(node)
-    doc = _docstring(body)
-    if doc is not None:
-        lines.extend(_doc_lines(source, doc, doc_lines))
-    budget = CLASS_CHARS - sum(len(line) + 1 for line in lines)
     members = _member_entries(source, body, indent, budget) if body is not None else []
-    lines.extend(members)
-    if doc is None and not members:
-        lines.append(indent + "...")
-    return "\n".join(lines)
+    ellipsis = [indent + "..."] if not docstring and not members else []
+    return "\n".join(header + docstring + members + ellipsis)
 
 
 def _assignment_skeleton(source: bytes, stmt: Node) -> str:
@@ -833,19 +844,15 @@ class PythonSupport:
         if body is None:
             return None
         source = parsed.source
-        for stmt in body.named_children:
-            target = stmt.child_by_field_name("definition") if stmt.type == "decorated_definition" else stmt
-            if target is None:
-                continue
-            if target.type in _SCOPE_TYPES:
+        for stmt, target in _class_statements(body):
+            if target.type == "assignment":
+                left = target.child_by_field_name("left")
+                if left is not None and name in _assigned_names(source, left):
+                    return Definition(parsed.path, name, _assignment_skeleton(source, stmt), stmt.start_point.row)
+            else:
                 name_node = target.child_by_field_name("name")
                 if name_node is not None and _text(source, name_node) == name:
                     return Definition(parsed.path, name, _skeleton(source, target), target.start_point.row)
-            elif stmt.type == "expression_statement" and stmt.named_child_count and \
-                    stmt.named_children[0].type == "assignment":
-                left = stmt.named_children[0].child_by_field_name("left")
-                if left is not None and name in _assigned_names(source, left):
-                    return Definition(parsed.path, name, _assignment_skeleton(source, stmt), stmt.start_point.row)
         return None
 
     def outline(self, parsed: ParsedFile) -> str:

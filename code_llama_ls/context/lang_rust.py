@@ -30,7 +30,6 @@ _IMPORT_QUERY = """
 (mod_item name: (identifier) @name !body) @mod
 """
 _CRATE_ROOT_DIRS = {"bin", "examples", "tests", "benches"}
-_MAX_HOPS = 3
 
 
 class RustSupport(BraceLanguage):
@@ -111,28 +110,14 @@ class RustSupport(BraceLanguage):
     def impls(self, root: Node, name: str, source: bytes) -> list[Node]:
         return [n for n in self.items(root) if n.type == "impl_item" and self.names(n, source) == [name]]
 
-    def definition(self, parsed: ParsedFile, name: str, workspace: Workspace, hops: int = 0) -> Definition | None:
-        if parsed.tree is None:
-            return None
-        root = parsed.tree.root_node
-        node = self.find(root, name, parsed.source)
-        if node is not None:
-            extra = ""
-            if node.type in ("struct_item", "enum_item", "union_item", "type_item"):
-                extra = "\n".join(self.render(impl, parsed.source) for impl in self.impls(root, name, parsed.source))
-            return self.definition_of(parsed, node, name, extra)
-        if hops >= _MAX_HOPS:
-            return None
-        for imp, public in self._uses(parsed.tree, parsed.source):
-            if not public or imp.local_name != name or imp.name in (None, "*"):
-                continue
-            for path in self.resolve(imp, parsed.path, workspace):
-                target = workspace.parsed(path)
-                if target is not None and target.path != parsed.path:
-                    found = self.definition(target, imp.name, workspace, hops + 1)
-                    if found is not None:
-                        return found
-        return None
+    def companions(self, root: Node, node: Node, name: str, source: bytes) -> str:
+        if node.type not in ("struct_item", "enum_item", "union_item", "type_item"):
+            return ""
+        return "\n".join(self.render(impl, source) for impl in self.impls(root, name, source))
+
+    def reexports(self, tree: Tree, name: str, source: bytes) -> list[tuple[Import, str]]:
+        return [(imp, imp.name) for imp, public in self._uses(tree, source)
+                if public and imp.local_name == name and imp.name not in (None, "*")]
 
     def member(self, parsed: ParsedFile, owner: str, name: str) -> Definition | None:
         if parsed.tree is None:
