@@ -28,15 +28,16 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from code_llama_ls.backends.base import BackendError, CancelToken, GenerationRequest
-from code_llama_ls.completion.cache import CachedGeneration, CompletionCache, heal
-from code_llama_ls.completion.postprocess import postprocess_outcome
+from code_llama_ls.backends.base import BackendError, CancelToken, Chunk, GenerationRequest
+from code_llama_ls.completion.cache import CachedGeneration, CacheHit, CompletionCache, heal
+from code_llama_ls.completion.postprocess import CursorContext, postprocess_outcome
 from code_llama_ls.completion.shape import cursor_context
 from code_llama_ls.context.engine import ContextEngine
-from code_llama_ls.completion.span import completion_scope
+from code_llama_ls.completion.span import Span, completion_scope
 from code_llama_ls.documents import Document
 from code_llama_ls.memory import cache_stats
 from code_llama_ls.prompts.at_cursor import build_prompt, infill_parts
+from code_llama_ls.prompts.fim import InfillPrompt
 from code_llama_ls.prompts.tokenization import piece_texts
 from code_llama_ls.runtime.manager import Runtime
 from code_llama_ls.settings import Settings
@@ -143,6 +144,54 @@ class UnitEnd:
 
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What one request works from, taken before it waits: the document may change meanwhile."""
+
+    document: Document
+    uri: str
+    offset: int
+    automatic: bool  # an inline completion triggered by typing
+    settings: Settings
+    runtime: Runtime
+    before: str  # document text before the cursor
+    after: str  # and after it
+    scope: Span
+    cursor: CursorContext
+    prompt: InfillPrompt
+    ids: list[int]  # the prompt's ids, healed
+    heal_text: str  # the text healing backed off (the suggestion starts by spelling it)
+    pieces: list[str] | None  # the tokenizer's piece texts when healing
+    greedy: bool
+    started: float  # perf_counter once the runtime was ready
+    prompt_done: float
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """The raw text for the cursor, how it ended, and the times its timings are made of."""
+
+    raw: str  # healed text cut
+    tokens: int
+    reason: str  # how its generation ended (max_tokens and unit_end cut the text short)
+    generation_id: int
+    from_cache: bool
+    waited: float  # seconds waiting: for a running generation, and out the debounce
+    searched: float  # perf_counter once the answer's source was settled (the cache, or a model call)
+    generated: float  # perf_counter once the raw text was complete
+    final: Chunk | None = None  # the backend's last chunk
+
+    @classmethod
+    def cached(cls, hit: CacheHit, waited: float) -> _Answer:
+        done = time.perf_counter()
+        return cls(hit.raw, hit.tokens, hit.reason, hit.generation_id, True, waited, done, done)
+
+
+def _stopped_at_line_end(prepared: _Prepared, generation: _Generation, reason: str) -> bool:
+    """A line-scoped generation we stopped once its first line was complete."""
+    return reason == "cancelled" and prepared.scope == "line" and "\n" in generation.produced
 
 
 class CompletionEngine:
@@ -256,6 +305,17 @@ class CompletionEngine:
 
     async def _serve(self, request: _Request, document: Document, offset: int,
                      automatic: bool) -> Completion | NoSuggestion:
+        prepared = await self._prepare(document, offset, automatic)
+        hit, waited = await self._known_answer(prepared)
+        if hit is not None:
+            self._supersede(prepared.uri, keep=request)
+            return self._finish(prepared, _Answer.cached(hit, waited))
+        if not prepared.ids:  # left to right, nothing before the cursor, and the tokenizer adds no BOS
+            return NoSuggestion("nothing before the cursor for a left-to-right model to continue", "skipped", 0)
+        return self._finish(prepared, await self._generate(request, prepared, waited))
+
+    async def _prepare(self, document: Document, offset: int, automatic: bool) -> _Prepared:
+        """The request's settings, runtime and prompt, with the document text it was made from."""
         settings = self._settings()
         runtime = await self._runtime()
         if runtime is not self._cache_owner:  # another model: its paths mean nothing here
@@ -263,7 +323,6 @@ class CompletionEngine:
             self._cache_owner = runtime
         self._follow_bounds(settings, runtime)
         started = time.perf_counter()
-        uri = document.uri
         # Snapshot what the pipeline needs: the document may change while we generate.
         before, after = document.text[:offset], document.text[offset:]
         scope = completion_scope(document, offset)
@@ -274,129 +333,153 @@ class CompletionEngine:
         heals = settings.token_healing and runtime.backend.supports_healing
         pieces = piece_texts(tokenizer) if heals else None
         ids, heal_text = heal(prompt, pieces, not tokenizer.sentencepiece) if pieces is not None else (prompt.ids, "")
-        greedy = settings.temperature <= 0
         prompt_done = time.perf_counter()
         if settings.log_prompts:
-            log.info("prompt for %s: prefix=%r suffix=%r heal=%r", uri, prompt.prefix, prompt.suffix, heal_text)
+            log.info("prompt for %s: prefix=%r suffix=%r heal=%r", document.uri, prompt.prefix, prompt.suffix,
+                     heal_text)
+        return _Prepared(document, document.uri, offset, automatic, settings, runtime, before, after, scope, cursor,
+                         prompt, ids, heal_text, pieces, settings.temperature <= 0, started, prompt_done)
 
-        def lookup():
-            if not greedy:
-                return None
-            hit = self.cache.lookup(uri, ids, heal_text, scope, settings.max_new_tokens, tokenizer,
-                                    pieces or piece_texts(tokenizer))
-            if hit is not None and hit.reason == "unit_end" and not UnitEnd(cursor).reached(hit.raw):
-                return None  # typed past where that generation saw the unit end: its rest is cut short
-            return hit
+    async def _known_answer(self, prepared: _Prepared) -> tuple[CacheHit | None, float]:
+        """The completion cache's answer, if need be once the running generation the user typed
+        into has finished; and the seconds spent waiting for it."""
+        hit = self._lookup(prepared)
+        if hit is not None or not prepared.greedy:
+            return hit, 0.0
+        running = self._running.get(prepared.uri)
+        if running is None or running.finished.done() or not running.extended_by(prepared.before, prepared.after):
+            return None, 0.0
+        # The user typed what the running generation already produced: wait for it.
+        me = asyncio.current_task()
+        running.owner.waiters.add(me)  # a waiter: its generation is not stopped for want of one
+        wait_started = time.perf_counter()
+        try:
+            await asyncio.shield(running.finished)
+        finally:
+            running.owner.waiters.discard(me)
+        waited = time.perf_counter() - wait_started
+        return self._lookup(prepared), waited
 
-        hit = lookup()
-        waited = 0.0
-        if hit is None and greedy:
-            running = self._running.get(uri)
-            if running is not None and not running.finished.done() and running.extended_by(before, after):
-                # The user typed what the running generation already produced: wait for it.
-                me = asyncio.current_task()
-                running.owner.waiters.add(me)
-                wait_started = time.perf_counter()
-                try:
-                    await asyncio.shield(running.finished)
-                finally:
-                    running.owner.waiters.discard(me)
-                waited = time.perf_counter() - wait_started
-                hit = lookup()
-        if hit is not None:
-            self._supersede(uri, keep=request)
-            done = time.perf_counter()
-            outcome = postprocess_outcome(hit.raw, cursor, truncated=hit.reason in ("max_tokens", "unit_end"))
-            text = outcome.suggestion
-            finished = time.perf_counter()
-            timings = {"prompt": (prompt_done - started) * 1000, "lookup": (done - prompt_done - waited) * 1000,
-                       "waited": waited * 1000, "generation": 0.0, "postprocess": (finished - done) * 1000}
-            self._record_answer(document, offset, hit.generation_id, True, timings)
-            if settings.log_prompts:
-                log.info("completion from cache: raw=%r shown=%r", hit.raw, text)
-            if text is None:
-                return NoSuggestion(outcome.why_empty, "cache", hit.tokens)
-            return Completion(text.text, offset, hit.tokens, "cache", timings, text.replace_end,
-                              hit.generation_id, True)
+    def _lookup(self, prepared: _Prepared) -> CacheHit | None:
+        if not prepared.greedy:
+            return None
+        tokenizer = prepared.runtime.tokenizer
+        hit = self.cache.lookup(prepared.uri, prepared.ids, prepared.heal_text, prepared.scope,
+                                prepared.settings.max_new_tokens, tokenizer, prepared.pieces or piece_texts(tokenizer))
+        if hit is not None and hit.reason == "unit_end" and not UnitEnd(prepared.cursor).reached(hit.raw):
+            return None  # typed past where that generation saw the unit end: its rest is cut short
+        return hit
 
-        if not ids:  # left to right, nothing before the cursor, and the tokenizer adds no BOS
-            return NoSuggestion("nothing before the cursor for a left-to-right model to continue", "skipped", 0)
+    async def _generate(self, request: _Request, prepared: _Prepared, waited: float) -> _Answer:
+        """A model call, made once an automatic trigger has waited out the debounce if the request
+        is still its document's newest; it supersedes the older ones."""
         debounce_started = time.perf_counter()
-        if automatic and settings.debounce_ms > 0:
+        if prepared.automatic and prepared.settings.debounce_ms > 0:
             # Typing: a newer keystroke may follow at once; it would get the model instead.
-            await asyncio.sleep(settings.debounce_ms / 1000)
+            await asyncio.sleep(prepared.settings.debounce_ms / 1000)
         waited += time.perf_counter() - debounce_started
-        if self._latest_seq.get(uri) != request.seq or request.cancel.cancelled:
+        if self._latest_seq.get(prepared.uri) != request.seq or request.cancel.cancelled:
             # A newer request for this document exists; it does the work (coalescing).
             raise asyncio.CancelledError
-        self._supersede(uri, keep=request)
-        lookup_done = time.perf_counter()
+        self._supersede(prepared.uri, keep=request)
+        searched = time.perf_counter()
 
-        generation = _Generation(next(self._generation_ids), request, before, after,
+        generation = _Generation(next(self._generation_ids), request, prepared.before, prepared.after,
                                  asyncio.get_running_loop().create_future())
-        self._running[uri] = generation
+        self._running[prepared.uri] = generation
+        tokens, reason, final = await self._stream(request.cancel, prepared, generation)
+        if _stopped_at_line_end(prepared, generation, reason):
+            reason = "line_end"
+        return _Answer(generation.produced, tokens, reason, generation.id, False, waited, searched,
+                       time.perf_counter(), final)
+
+    async def _stream(self, cancel: CancelToken, prepared: _Prepared,
+                      generation: _Generation) -> tuple[int, str, Chunk | None]:
+        """Stream the model call into ``generation.produced``, stopped where nothing more will be
+        shown (a line-scoped request's first line end, a left-to-right unit's end); the tokens,
+        the stop reason and the last chunk."""
+        settings, prompt, heal_text = prepared.settings, prepared.prompt, prepared.heal_text
         backend_request = GenerationRequest(
-            ids, settings.max_new_tokens, settings.temperature, tokenizer.stop_ids(), heal_text=heal_text,
-            kv_cache_bytes=settings.kv_cache_mb * 2**20, prompt_lookup_tokens=settings.prompt_lookup_tokens,
+            prepared.ids, settings.max_new_tokens, settings.temperature, prepared.runtime.tokenizer.stop_ids(),
+            heal_text=heal_text, kv_cache_bytes=settings.kv_cache_mb * 2**20,
+            prompt_lookup_tokens=settings.prompt_lookup_tokens,
             infill=infill_parts(prompt) if settings.remote and prompt.mode != "l2r" else None)
-        raw, tokens, reason = "", 0, "max_tokens"
-        final = None
-        request_cancel = request.cancel
-        unit_end = UnitEnd(cursor) if prompt.mode == "l2r" else None
+        raw, tokens, reason, final = "", 0, "max_tokens", None
+        unit_end = UnitEnd(prepared.cursor) if prompt.mode == "l2r" else None
         try:
-            async for chunk in runtime.backend.stream(backend_request, request_cancel):
+            async for chunk in prepared.runtime.backend.stream(backend_request, cancel):
                 raw += chunk.text
                 tokens = chunk.tokens or tokens
                 generation.produced = raw[len(heal_text):] if raw.startswith(heal_text) else ""
                 if chunk.stop_reason is not None:
-                    reason = chunk.stop_reason
-                    final = chunk
-                elif scope == "line" and "\n" in generation.produced:
-                    request_cancel.cancel()  # the first line is complete: nothing more will be shown
+                    reason, final = chunk.stop_reason, chunk
+                elif prepared.scope == "line" and "\n" in generation.produced:
+                    cancel.cancel()  # the first line is complete: nothing more will be shown
                 elif unit_end is not None and unit_end.reached(generation.produced):
-                    request_cancel.cancel()  # left to right: the shown unit is over, the rest is cut
+                    cancel.cancel()  # left to right: the shown unit is over, the rest is cut
         finally:
-            if not generation.finished.done():
-                generation.finished.set_result(None)
-            if self._running.get(uri) is generation:
-                del self._running[uri]
             if reason == "cancelled" and unit_end is not None and unit_end.over:
                 reason = "unit_end"
-            if final is not None and final.ids is not None and greedy:
-                cached_reason = "line_end" if reason == "cancelled" and scope == "line" \
-                    and "\n" in generation.produced else reason
-                self.cache.add(uri, CachedGeneration(list(ids), list(final.ids), cached_reason,
-                                                     settings.max_new_tokens, generation.id))
-            self._record_generation(document, offset, generation.id, final, reason)
-        if reason == "cancelled" and scope == "line" and "\n" in generation.produced:
-            reason = "line_end"
-        generated = time.perf_counter()
-        raw = generation.produced
+            self._end_generation(prepared, generation, final, reason)
+        return tokens, reason, final
 
-        outcome = postprocess_outcome(raw, cursor, truncated=reason in ("max_tokens", "unit_end"))
-        text = outcome.suggestion
+    def _end_generation(self, prepared: _Prepared, generation: _Generation, final: Chunk | None,
+                        reason: str) -> None:
+        """Followers stop waiting, a greedy generation's path goes into the completion cache, and
+        the generation event is recorded."""
+        if not generation.finished.done():
+            generation.finished.set_result(None)
+        if self._running.get(prepared.uri) is generation:
+            del self._running[prepared.uri]
+        if final is not None and final.ids is not None and prepared.greedy:
+            cached_reason = "line_end" if _stopped_at_line_end(prepared, generation, reason) else reason
+            self.cache.add(prepared.uri, CachedGeneration(list(prepared.ids), list(final.ids), cached_reason,
+                                                          prepared.settings.max_new_tokens, generation.id))
+        self._record_generation(prepared.document, prepared.offset, generation.id, final, reason)
+
+    def _finish(self, prepared: _Prepared, answer: _Answer) -> Completion | NoSuggestion:
+        """The raw text shaped into what is shown, with its timings reported and recorded."""
+        outcome = postprocess_outcome(answer.raw, prepared.cursor,
+                                      truncated=answer.reason in ("max_tokens", "unit_end"))
+        shown = outcome.suggestion
         finished = time.perf_counter()
         timings = {
-            "prompt": (prompt_done - started) * 1000,
-            "lookup": (lookup_done - prompt_done - waited) * 1000,
-            "waited": waited * 1000,
-            "generation": (generated - lookup_done) * 1000,
-            "postprocess": (finished - generated) * 1000,
+            "prompt": (prepared.prompt_done - prepared.started) * 1000,
+            "lookup": (answer.searched - prepared.prompt_done - answer.waited) * 1000,
+            "waited": answer.waited * 1000,
+            "generation": (answer.generated - answer.searched) * 1000,
+            "postprocess": (finished - answer.generated) * 1000,
         }
+        if answer.from_cache:
+            self._record_answer(prepared.document, prepared.offset, answer.generation_id, True, timings)
+            if prepared.settings.log_prompts:
+                log.info("completion from cache: raw=%r shown=%r", answer.raw, shown)
+            stop_reason = "cache"
+        else:
+            self._report_generated(prepared, answer, shown, timings, finished)
+            if answer.reason == "cancelled":
+                return NoSuggestion("cancelled", answer.reason, answer.tokens)
+            stop_reason = answer.reason
+        if shown is None:
+            return NoSuggestion(outcome.why_empty, stop_reason, answer.tokens)
+        return Completion(shown.text, prepared.offset, answer.tokens, stop_reason, timings, shown.replace_end,
+                          answer.generation_id, answer.from_cache)
+
+    def _report_generated(self, prepared: _Prepared, answer: _Answer, shown, timings: dict[str, float],
+                          finished: float) -> None:
+        """A model call's answer: to ``on_generated``, the events and the log."""
+        final = answer.final
         model_ms = (final.seconds if final is not None else 0.0) * 1000
-        info = {"latencyMs": round((finished - started) * 1000, 1), "tokens": tokens, "stopReason": reason,
-                "promptTokens": len(prompt.ids), "promptMode": prompt.mode, "timingsMs": timings, "modelMs": round(model_ms, 1),
-                "reusedTokens": final.reused_tokens if final is not None else 0, "healed": bool(heal_text)}
+        info = {"latencyMs": round((finished - prepared.started) * 1000, 1), "tokens": answer.tokens,
+                "stopReason": answer.reason, "promptTokens": len(prepared.prompt.ids),
+                "promptMode": prepared.prompt.mode, "timingsMs": timings, "modelMs": round(model_ms, 1),
+                "reusedTokens": final.reused_tokens if final is not None else 0,
+                "healed": bool(prepared.heal_text)}
         self._on_generated(info)
-        self._record_answer(document, offset, generation.id, False, timings)
-        log.info("generated %d tokens in %.0f ms (%s)", tokens, info["latencyMs"], reason)
-        if settings.log_prompts:
-            log.info("completion: raw=%r shown=%r", raw, text)
-        if reason == "cancelled":
-            return NoSuggestion("cancelled", reason, tokens)
-        if text is None:
-            return NoSuggestion(outcome.why_empty, reason, tokens)
-        return Completion(text.text, offset, tokens, reason, timings, text.replace_end, generation.id)
+        self._record_answer(prepared.document, prepared.offset, answer.generation_id, False, timings)
+        log.info("generated %d tokens in %.0f ms (%s)", answer.tokens, info["latencyMs"], answer.reason)
+        if prepared.settings.log_prompts:
+            log.info("completion: raw=%r shown=%r", answer.raw, shown)
 
     def _record_generation(self, document: Document, offset: int, generation_id: int, final, reason: str) -> None:
         self.events.append({
