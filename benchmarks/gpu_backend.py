@@ -28,7 +28,7 @@ DECODE_STEPS = 32
 
 
 def _prefix_cache_module():
-    path = Path(__file__).resolve().parent.parent / "backends" / "prefix_cache.py"
+    path = Path(__file__).resolve().parents[1] / "code_llama_ls" / "backends" / "prefix_cache.py"
     spec = importlib.util.spec_from_file_location("prefix_cache", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules["prefix_cache"] = module

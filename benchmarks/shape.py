@@ -40,7 +40,7 @@ MAX_FILE_CHARS = 60_000
 SKIPPED_STDLIB = ("test", "idlelib", "lib2to3", "tkinter", "turtledemo", "site-packages", "__phello__", "encodings")
 JS_PACKAGES = {1: ("commander", "12.1.0"), 2: ("picomatch", "4.0.7"), 3: ("qs", "6.17.1")}
 UNREAD_STDLIB = ("idlelib", "tkinter", "turtledemo")  # seed 3's Python
-NODE_MODULES = Path(__file__).resolve().parents[2] / "editors" / "vscode" / "node_modules"
+NODE_MODULES = Path(__file__).resolve().parents[1] / "editors" / "vscode" / "node_modules"
 TARGETS = {"a": 0.95, "b": 0.95, "c": 0.90, "d_adds_errors": 0.02}
 
 Shaper = Callable[..., "tuple[str, int] | None"]  # (prefix, suffix, language, raw, truncated=) → (text, replace_end)

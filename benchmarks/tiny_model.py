@@ -152,7 +152,7 @@ def fixture_tokenizer_dir() -> Path | None:
     if override:
         folder = Path(override).expanduser()
     else:
-        folder = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "codellama-tokenizer"
+        folder = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "codellama-tokenizer"
     return folder if (folder / "tokenizer.json").is_file() else None
 
 

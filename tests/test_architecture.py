@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "code_llama_ls"
 STAGES: list[list[str]] = [
     # lowest first; modules of one stage may import each other (without a cycle); those in
     # different groups of one stage (completion | actions …) may not
-    ["code_llama_ls", "settings", "options", "languages", "memory", "model_files", "lifetime"],
+    ["code_llama_ls", "settings", "options", "languages", "memory", "model_files", "lifetime", "exits"],
     ["documents"],
     ["context"],
     ["prompts"],
@@ -30,7 +30,7 @@ STAGES: list[list[str]] = [
 ]
 """A stage's entries are modules or packages of ``code_llama_ls``, named without the prefix."""
 
-FOUNDATION = {"code_llama_ls", "settings", "options", "languages", "memory", "model_files", "lifetime"}
+FOUNDATION = {"code_llama_ls", "settings", "options", "languages", "memory", "model_files", "lifetime", "exits"}
 """The lowest stage's entries are leaf utilities that any stage uses; they share one group."""
 
 

@@ -1,5 +1,6 @@
 """What both in-process engines do around the model's forward pass, with no tensor library:
-the model thread's priority, prompt-lookup drafts, and the token-healing vocabulary.
+loading and generating on one model thread at lower priority (``WorkerEngine``), prompt-lookup
+drafts, and the token-healing vocabulary.
 
 The transformers and llama.cpp engines each run their own decoding loop over their own logits;
 these pieces take and return plain ids and texts so both loops make the same choices.
@@ -8,15 +9,15 @@ these pieces take and return plain ids and texts so both loops make the same cho
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from code_llama_ls.backends.base import BackendError, CancelToken, Chunk, GenerationRequest
-from code_llama_ls.prompts.tokenization import piece_texts
-from code_llama_ls.prompts.tokenization import ModelTokenizer
+from code_llama_ls.backends.base import BackendError, CancelToken, Chunk, GenerationRequest, ProgressCallback
+from code_llama_ls.prompts.tokenization import ModelTokenizer, piece_texts
 
 MODEL_THREAD_NICENESS = 10
 """How much lower than the event loop the model's threads run on the CPU. The engine's worker
@@ -64,6 +65,56 @@ async def stream_from_worker(worker: ThreadPoolExecutor, generate: Callable[[Gen
                 break
     finally:
         cancel.cancel()
+
+
+class WorkerEngine:
+    """An in-process engine's part of the backend protocol: the model loads, and generates one
+    request at a time, on its own thread (``model_worker``) while the event loop only awaits it.
+    An engine says whether it is loaded, loads and generates on that thread, and how it is ready."""
+
+    def __init__(self, model: str, tokenizer: ModelTokenizer) -> None:
+        self.model_name = model
+        self.tokenizer = tokenizer
+        self._state, self._message = "idle", ""
+        self._load_lock = asyncio.Lock()
+        self._worker = model_worker()
+        self._vocabulary = HealingVocabulary(tokenizer)
+
+    def _loaded(self) -> bool:
+        raise NotImplementedError
+
+    def _load_blocking(self, progress: ProgressCallback) -> None:
+        raise NotImplementedError
+
+    def _generate_blocking(self, request: GenerationRequest, cancel: CancelToken, emit: Emit) -> None:
+        raise NotImplementedError
+
+    def _on_loaded(self) -> str:
+        """What follows a load (on the event loop); returns what the status says."""
+        raise NotImplementedError
+
+    async def load(self, progress: ProgressCallback) -> None:
+        async with self._load_lock:
+            if self._loaded():
+                return
+            self._state, self._message = "loading", f"loading {self.model_name}"
+            try:
+                await asyncio.get_running_loop().run_in_executor(self._worker, self._load_blocking, progress)
+            except BackendError as exc:
+                self._state, self._message = "error", str(exc)
+                raise
+            except Exception as exc:  # whatever torch, transformers or llama.cpp's bindings raise
+                self._state, self._message = "error", f"cannot load model {self.model_name!r}: {exc}"
+                raise BackendError(self._message) from exc
+            self._state, self._message = "ready", self._on_loaded()
+
+    async def stream(self, request: GenerationRequest, cancel: CancelToken) -> AsyncIterator[Chunk]:
+        if not self._loaded():
+            raise BackendError(f"model {self.model_name!r} is not loaded")
+        # Closed with this generator, so that a consumer going away cancels the generation at once.
+        async with contextlib.aclosing(stream_from_worker(self._worker, self._generate_blocking, request, cancel)) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
 
 def prompt_lookup_draft(sequence: list[int], count: int, stop_ids: frozenset[int], room: int) -> list[int]:

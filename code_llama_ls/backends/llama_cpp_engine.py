@@ -17,11 +17,9 @@ decoding steps, and a long prompt is aborted inside ``llama_decode`` through its
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 from code_llama_ls.backends.base import (
@@ -33,7 +31,7 @@ from code_llama_ls.backends.base import (
     ProgressCallback,
     StopReason,
 )
-from code_llama_ls.backends.decoding import HealingVocabulary, model_worker, prompt_lookup_draft, stream_from_worker
+from code_llama_ls.backends.decoding import HealingVocabulary, WorkerEngine, prompt_lookup_draft
 from code_llama_ls.backends.prefix_cache import common_prefix
 from code_llama_ls.memory import cache_stats
 from code_llama_ls.model_files import find_gguf
@@ -63,14 +61,13 @@ def _bindings() -> Any:
     return lib
 
 
-class LlamaCppEngine:
+class LlamaCppEngine(WorkerEngine):
     name = "llama.cpp"
     supports_healing = True
 
     def __init__(self, model: str, tokenizer: ModelTokenizer, *, device: str = "auto",
                  threads: int | None = None, context_tokens: int | None = None) -> None:
-        self.model_name = model
-        self.tokenizer = tokenizer
+        super().__init__(model, tokenizer)
         self._requested_device = device
         self._threads = threads or os.cpu_count() or 1
         self._context_tokens = context_tokens
@@ -85,10 +82,6 @@ class LlamaCppEngine:
         self._offloaded = False
         self._held: list[int] = []  # the tokens whose keys and values sequence 0 holds, in order
         self._peak_held = 0
-        self._state, self._message = "idle", ""
-        self._load_lock = asyncio.Lock()
-        self._worker = model_worker()
-        self._vocabulary = HealingVocabulary(tokenizer)
         self._cancel: CancelToken | None = None  # what the abort callback reads during prefill
         self._abort = None  # the ctypes callback, kept alive while llama.cpp may call it
         self.evaluated_tokens = 0  # every token run through the model since load
@@ -114,28 +107,11 @@ class LlamaCppEngine:
         peak, self._peak_held = self._peak_held, len(self._held)
         return {"kv": cache_stats(len(self._held), self._n_ctx, "tokens", max(peak, len(self._held)))}
 
-    async def load(self, progress: ProgressCallback) -> None:
-        async with self._load_lock:
-            if self._ctx is not None:
-                return
-            self._state, self._message = "loading", f"loading {self.model_name}"
-            try:
-                await asyncio.get_running_loop().run_in_executor(self._worker, self._load_blocking, progress)
-            except BackendError as exc:
-                self._state, self._message = "error", str(exc)
-                raise
-            except Exception as exc:  # whatever the bindings raise while loading
-                self._state, self._message = "error", f"cannot load model {self.model_name!r}: {exc}"
-                raise BackendError(self._message) from exc
-            self._state, self._message = "ready", f"{self.model_name} on llama.cpp ({self.status().device})"
+    def _loaded(self) -> bool:
+        return self._ctx is not None
 
-    async def stream(self, request: GenerationRequest, cancel: CancelToken) -> AsyncIterator[Chunk]:
-        if self._ctx is None:
-            raise BackendError(f"model {self.model_name!r} is not loaded")
-        # Closed with this generator, so that a consumer going away cancels the generation at once.
-        async with contextlib.aclosing(stream_from_worker(self._worker, self._generate_blocking, request, cancel)) as chunks:
-            async for chunk in chunks:
-                yield chunk
+    def _on_loaded(self) -> str:
+        return f"{self.model_name} on llama.cpp ({self.status().device})"
 
     async def close(self) -> None:
         if self._ctx is not None:

@@ -13,7 +13,6 @@ import inspect
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from code_llama_ls.backends.base import (
     StopReason,
 )
 from code_llama_ls.backends.compiled_decode import CompiledDecoder, compiles_by_default
-from code_llama_ls.backends.decoding import HealingVocabulary, model_worker, prompt_lookup_draft, stream_from_worker
+from code_llama_ls.backends.decoding import WorkerEngine, prompt_lookup_draft
 from code_llama_ls.backends.prefix_cache import PrefixCache, bytes_per_token
 from code_llama_ls.model_files import PARAMETERS, find_gguf, gguf_metadata
 from code_llama_ls.prompts.tokenization import ModelTokenizer
@@ -70,7 +69,7 @@ LARGE_DEQUANTISED_BYTES = 4 * 2**30
 """A GGUF whose weights take this much or more once transformers dequantises them is warned about."""
 
 
-class TransformersBackend:
+class TransformersBackend(WorkerEngine):
     name = "transformers"
     supports_healing = True
 
@@ -85,19 +84,13 @@ class TransformersBackend:
         compile_mode: str = "auto",
         context_tokens: int | None = None,
     ) -> None:
-        self.model_name = model
-        self.tokenizer = tokenizer
+        super().__init__(model, tokenizer)
         self._requested_device = device
         self._requested_dtype = dtype
         self._local_files_only = local_files_only
         self._model: Any = None
         self._device: str | None = None
-        self._state: str = "idle"
-        self._message = ""
-        self._load_lock = asyncio.Lock()
-        self._worker = model_worker()
         self._prefix_cache = PrefixCache(DEFAULT_KV_CACHE_BYTES, 1)
-        self._vocabulary = HealingVocabulary(tokenizer)
         self.warnings: list[str] = []  # said while loading (a large dequantised GGUF), kept for the status
         self._compile_mode = compile_mode
         self._context_tokens = context_tokens
@@ -124,21 +117,12 @@ class TransformersBackend:
         compiled = self._compiled
         return {"kv": compiled.stats() if compiled is not None and compiled.ready else self._prefix_cache.stats()}
 
-    async def load(self, progress: ProgressCallback) -> None:
-        async with self._load_lock:
-            if self._model is not None:
-                return
-            self._state, self._message = "loading", f"loading {self.model_name}"
-            try:
-                await asyncio.get_running_loop().run_in_executor(self._worker, self._load_blocking, progress)
-            except BackendError as exc:
-                self._state, self._message = "error", str(exc)
-                raise
-            except Exception as exc:  # anything torch/transformers throws while loading
-                self._state, self._message = "error", f"cannot load model {self.model_name!r}: {exc}"
-                raise BackendError(self._message) from exc
-            self._state, self._message = "ready", "; ".join([f"{self.model_name} on {self._device}", *self.warnings])
-            self._start_compiling()
+    def _loaded(self) -> bool:
+        return self._model is not None
+
+    def _on_loaded(self) -> str:
+        self._start_compiling()
+        return "; ".join([f"{self.model_name} on {self._device}", *self.warnings])
 
     def _start_compiling(self) -> None:
         """``compile``: build the compiled decode step in the background (``auto``: where measured faster)."""
@@ -151,14 +135,6 @@ class TransformersBackend:
             self._compiled = CompiledDecoder(self._model, self._device, self._cache_argument, tokens,
                                              self._prefix_cache.bytes_per_token)
             self._compiled.start()
-
-    async def stream(self, request: GenerationRequest, cancel: CancelToken) -> AsyncIterator[Chunk]:
-        if self._model is None:
-            raise BackendError(f"model {self.model_name!r} is not loaded")
-        # Closed with this generator, so that a consumer going away cancels the generation at once.
-        async with contextlib.aclosing(stream_from_worker(self._worker, self._generate_blocking, request, cancel)) as chunks:
-            async for chunk in chunks:
-                yield chunk
 
     async def close(self) -> None:
         if self._compiled is not None:

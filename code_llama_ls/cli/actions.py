@@ -12,8 +12,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from code_llama_ls.cli.common import (EXIT_OK, EXIT_STATUS_HELP, EXIT_USAGE, CliError, context_for, line_start,
-                                      range_offsets, read_document, repository_root, say)
+from code_llama_ls.cli.common import context_for, line_start, range_offsets, read_document, repository_root, say
+from code_llama_ls.exits import EXIT_OK, EXIT_STATUS_HELP, EXIT_USAGE, CliError
 from code_llama_ls.options import REMOTE, add_settings_options, settings_from
 
 

@@ -9,7 +9,7 @@ import importlib
 import sys
 from pathlib import Path
 
-from code_llama_ls.cli.common import EXIT_USAGE, CliError
+from code_llama_ls.exits import EXIT_USAGE, CliError
 
 FROM_A_CHECKOUT = ("the benchmarks run from a checkout of the code-llama-ls repository (its benchmarks/ folder "
                    "is not installed): clone it, `python -m pip install -e .` there, then run code-llama-ls bench")

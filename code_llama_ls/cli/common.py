@@ -1,5 +1,6 @@
 """What the shell commands share: reading the file, turning ``--line``, ``--character`` and
-``--range`` into offsets (0-based, checked, in one wording), and the exit status of each failure.
+``--range`` into offsets (0-based, checked, in one wording), and the exit status of each failure
+(the statuses themselves: ``code_llama_ls.exits``).
 
 Paths are shown as they were typed, never as URIs.
 """
@@ -12,29 +13,8 @@ from pathlib import Path
 
 from code_llama_ls.context.engine import ContextEngine
 from code_llama_ls.documents import Document, DocumentStore, Position
+from code_llama_ls.exits import EXIT_INPUT, EXIT_MODEL, EXIT_NOTHING, EXIT_USAGE, CliError
 from code_llama_ls.settings import Settings
-
-EXIT_OK = 0
-EXIT_NOTHING = 1
-EXIT_USAGE = 2
-EXIT_INPUT = 3
-EXIT_MODEL = 4
-EXIT_STATUS_HELP = """exit status:
-  0    done
-  1    the model gave nothing usable: no suggestion (complete --verbose says why), an empty answer
-  2    usage: a bad option, or a line, character or range outside the file
-  3    the file: missing, not UTF-8 text, ignored or secret, too large, an unsupported language
-  4    the model: it cannot be found or loaded, or its server failed
-  130  interrupted (Ctrl-C)"""
-
-
-class CliError(Exception):
-    """One line for stderr, and the exit status that goes with it."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
 
 def read_document(path: Path) -> Document:
     """The file as a document, or a CliError that names it and says what is wrong."""

@@ -9,8 +9,8 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from code_llama_ls.cli.common import (EXIT_INPUT, EXIT_NOTHING, EXIT_OK, EXIT_STATUS_HELP, CliError, context_for,
-                                      position_offset, read_document, say)
+from code_llama_ls.cli.common import context_for, position_offset, read_document, say
+from code_llama_ls.exits import EXIT_INPUT, EXIT_NOTHING, EXIT_OK, EXIT_STATUS_HELP, CliError
 from code_llama_ls.options import MODEL, REMOTE, add_settings_options, settings_from
 from code_llama_ls.settings import Settings
 

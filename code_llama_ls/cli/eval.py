@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from code_llama_ls.cli.common import EXIT_INPUT, EXIT_OK, EXIT_USAGE, CliError, repository_root, say
+from code_llama_ls.cli.common import repository_root, say
+from code_llama_ls.exits import EXIT_INPUT, EXIT_OK, CliError
 from code_llama_ls.options import MODEL, REMOTE, add_settings_options, settings_from
 from code_llama_ls.languages import LANGUAGES
 
@@ -105,10 +106,9 @@ async def _evaluate(args: argparse.Namespace) -> int:
 
 def _check_html(path: Path) -> None:
     """What would make ``--html`` fail, said before the run rather than after it."""
-    try:
-        import matplotlib  # noqa: F401  # an extra ([eval])
-    except ImportError:
-        raise CliError("--html needs matplotlib: pip install 'code-llama-ls[eval]'", EXIT_USAGE) from None
+    from code_llama_ls.eval.report import require_matplotlib
+
+    require_matplotlib()
     if not path.parent.is_dir():
         raise CliError(f"{path}: no folder {path.parent} to write the report in", EXIT_INPUT)
 

@@ -13,7 +13,8 @@ import sys
 
 from code_llama_ls.cli import complete
 from code_llama_ls.cli.bench import add_arguments as add_bench_arguments, main as run_bench
-from code_llama_ls.cli.common import EXIT_OK, EXIT_STATUS_HELP, exit_status
+from code_llama_ls.cli.common import exit_status
+from code_llama_ls.exits import EXIT_OK, EXIT_STATUS_HELP
 from code_llama_ls.cli.complete import add_arguments as add_complete_arguments
 from code_llama_ls.lifetime import INTERRUPTED, exit_now
 

@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 
 from code_llama_ls.eval.metrics import ALL_KINDS, Score
+from code_llama_ls.exits import EXIT_USAGE, CliError
 from code_llama_ls.eval.tasks import KINDS
 
 COLUMNS = (("tasks", "tasks"), ("exact_match", "EM"), ("edit_similarity", "edit sim"),
@@ -96,8 +97,17 @@ def _latencies(report: dict, scores: Sequence[Score]):
     return draw
 
 
+def require_matplotlib() -> None:
+    """matplotlib is an extra (``[eval]``): say how to install it."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise CliError("--html needs matplotlib: pip install 'code-llama-ls[eval]'", EXIT_USAGE) from None
+
+
 def html_page(report: dict, scores: Sequence[Score]) -> str:
-    """The report page: plots, the metrics table and the settings used (needs matplotlib)."""
+    """The report page: plots, the metrics table and the settings used."""
+    require_matplotlib()
     plots = [_figure_png(_bars(report, "edit_similarity", "Edit similarity by task kind")),
              _figure_png(_bars(report, "exact_match", "Exact match by task kind")),
              _figure_png(_latencies(report, scores))]

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from benchmarks.tiny_model import INSTRUCT_EXAMPLES, INSTRUCT_SOURCE
-from code_llama_ls.cli.common import EXIT_USAGE
+from code_llama_ls.exits import EXIT_USAGE
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

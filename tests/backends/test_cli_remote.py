@@ -9,7 +9,7 @@ import sys
 
 from loopback import answering, openai_models
 
-from code_llama_ls.cli.common import EXIT_MODEL
+from code_llama_ls.exits import EXIT_MODEL
 
 SOURCE = "def add(a, b):\n\n\nprint(add(1, 2))\n"
 

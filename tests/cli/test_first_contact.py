@@ -28,8 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backends"))  # the
 from loopback import LoopbackServer, answering  # noqa: E402
 
 from benchmarks.tiny_model import INSTRUCT_EXAMPLES, INSTRUCT_SOURCE  # noqa: E402
-from code_llama_ls.cli.common import (EXIT_INPUT, EXIT_MODEL, EXIT_NOTHING, EXIT_STATUS_HELP,  # noqa: E402
-                                      EXIT_USAGE)
+from code_llama_ls.exits import EXIT_INPUT, EXIT_MODEL, EXIT_NOTHING, EXIT_STATUS_HELP, EXIT_USAGE  # noqa: E402
 from code_llama_ls.completion import postprocess  # noqa: E402
 from code_llama_ls.documents import MAX_DOCUMENT_CHARS  # noqa: E402
 from code_llama_ls.runtime.hub import PROBE_TIMEOUT_S  # noqa: E402

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from code_llama_ls.cli.common import EXIT_INPUT, EXIT_MODEL
+from code_llama_ls.exits import EXIT_INPUT, EXIT_MODEL
 from code_llama_ls.eval.tasks import KINDS
 
 WAIT = 300

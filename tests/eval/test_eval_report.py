@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from code_llama_ls.cli.common import CliError
+from code_llama_ls.exits import CliError
 from code_llama_ls.eval.metrics import Outcome, score, summarise
 from code_llama_ls.eval.report import html_page, table
 

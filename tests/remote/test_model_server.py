@@ -16,7 +16,7 @@ from remote_servers import free_port, start_process, stop_group, wait_healthy
 from tokenizers import Tokenizer
 
 from benchmarks.tiny_model import KNOWN_EXAMPLES
-from code_llama_ls.model_server.command import text_prompt_ids
+from code_llama_ls.model_server.openai_api import text_prompt_ids
 from code_llama_ls.prompts.fim import assemble
 from code_llama_ls.prompts.tokenization import ModelTokenizer
 
