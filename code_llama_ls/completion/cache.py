@@ -113,9 +113,6 @@ class CompletionCache:
     def clear(self) -> None:
         self._entries.clear()
 
-    def forget(self, uri: str) -> None:
-        self._entries.pop(uri, None)
-
     def lookup(self, uri: str, ids: list[int], heal_text: str, scope: str, max_new_tokens: int,
                tokenizer: ModelTokenizer, pieces: list[str]) -> CacheHit | None:
         for entry in reversed(self._entries.get(uri, ())):
