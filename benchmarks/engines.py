@@ -264,6 +264,21 @@ def agreement(ours: list[int], reference: list[int]) -> float:
     return round(sum(a == b for a, b in zip(ours, reference)) / len(reference), 4)
 
 
+async def _compiled_decode_ready(client, timeout_s: float = 900.0) -> None:
+    from benchmarks.lsp_window import plain
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        stats = plain(await client.protocol.send_request_async("codeLlama/engineStats", {"events": False}))
+        state = stats["engine"].get("compiledDecode")
+        if state in ("ready", "failed"):
+            if state == "failed":
+                raise SystemExit("bench engines: the language server's compiled decode failed")
+            return
+        await asyncio.sleep(2)
+    raise SystemExit(f"bench engines: the language server's compiled decode was not ready in {timeout_s:.0f} s")
+
+
 async def replay_latency(options: dict, trace, env: dict | None = None) -> dict:
     """Keystroke-to-suggestion p50/p95 over the trace's shown states through the real language
     server with ``options``, and that server's peak resident memory."""
@@ -276,6 +291,8 @@ async def replay_latency(options: dict, trace, env: dict | None = None) -> dict:
         status = await window.start(300)
         if status["state"] != "ready":
             raise SystemExit(f"bench engines: the server could not load {options['model']}: {status['message']}")
+        if options.get("compile") == "on":  # the steady state: once the step has compiled in the background
+            await _compiled_decode_ready(window.client)
         driven = await replay.drive(window.client, trace)
         memory = peak_resident_mb(window.client._server.pid)
     finally:

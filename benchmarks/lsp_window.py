@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import Any
 
 START_TIMEOUT_S = 180.0
 REQUEST_TIMEOUT_S = 60.0
@@ -102,3 +103,14 @@ def end_of(text: str) -> tuple[int, int]:
     """(line, UTF-16 character) of the end of ``text``."""
     lines = text.split("\n")
     return len(lines) - 1, len(lines[-1].encode("utf-16-le")) // 2
+
+
+def plain(value: Any) -> Any:
+    """pygls hands custom results over as named tuples; the report wants dicts."""
+    if hasattr(value, "_asdict"):
+        return {k: plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value

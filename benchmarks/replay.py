@@ -60,6 +60,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.lsp_window import plain
 from benchmarks.stats import percentile
 
 MODULES = ("textwrap.py", "shlex.py", "fnmatch.py", "glob.py", "bisect.py", "heapq.py", "colorsys.py",
@@ -239,7 +240,7 @@ async def settled_events(client, timeout_s: float = 300.0) -> list[dict]:
     count, changed = -1, time.perf_counter()
     while True:
         stats = await client.protocol.send_request_async("codeLlama/engineStats", {})
-        events = [_plain(e) for e in (stats["events"] if isinstance(stats, dict) else stats.events)]
+        events = [plain(e) for e in (stats["events"] if isinstance(stats, dict) else stats.events)]
         generations = [e for e in events if e["kind"] == "generation"]
         now = time.perf_counter()
         if len(generations) != count:
@@ -250,12 +251,6 @@ async def settled_events(client, timeout_s: float = 300.0) -> list[dict]:
         await asyncio.sleep(0.5)
 
 
-def _plain(value):
-    if hasattr(value, "_asdict"):
-        return {k: _plain(v) for k, v in value._asdict().items()}
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 # -- naive: every request from scratch, offline -------------------------------------------------

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.lsp_window import Window
+from benchmarks.lsp_window import Window, plain
 from benchmarks.stats import p50_p95
 
 SOAK_BOUNDS = {"kvCacheMb": 1, "completionCacheEntries": 16, "tokenizerLineCache": 256, "indexMaxFiles": 8,
@@ -273,7 +273,7 @@ async def sample(window: Window, editor: Editor, record: Record, seen_messages: 
         if request.outcome == "pending" and now - request.sent > REQUEST_TIMEOUT_S:
             request.outcome = "error"
             record.errors.append((now, f"{request.kind}: no answer in {REQUEST_TIMEOUT_S:g} s"))
-    stats = _plain(await window.request("codeLlama/engineStats", {"events": False}))
+    stats = plain(await window.request("codeLlama/engineStats", {"events": False}))
     stats["caches"]["documents"]["bound"] = OPEN_FILES
     record.samples.append({"t": now, "caches": stats["caches"], "memory": stats["memory"]})
     return len(window.message_log)
@@ -289,15 +289,6 @@ async def sampler(window: Window, editor: Editor, record: Record, deadline: floa
         await sample(window, editor, record, seen)
 
 
-def _plain(value: Any) -> Any:
-    """pygls hands custom results over as named tuples; the report wants dicts."""
-    if hasattr(value, "_asdict"):
-        return {k: _plain(v) for k, v in value._asdict().items()}
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 async def drain(stream: asyncio.StreamReader, tail: list[str]) -> None:

@@ -400,10 +400,13 @@ def document_text(ls: CodeLlamaServer, params: Any):
 @server.feature(ENGINE_STATS_REQUEST)
 def engine_stats(ls: CodeLlamaServer, params: Any):
     """What the completion engine did (model calls, answers, cache hits), each cache's size against
-    its bound, and the process's memory: for benchmarks. ``{events: false}`` leaves the events out."""
+    its bound, the process's memory, and the loaded engine's own status (``compiledDecode``,
+    ``evaluatedTokens`` …): for benchmarks. ``{events: false}`` leaves the events out."""
     with_events = not (isinstance(data := as_dict(params), dict) and data.get("events") is False)
+    loaded = ls.runtime.loaded
     return {"events": ls.engine.stats() if with_events else [],
-            "caches": {**ls.context.cache_stats(), **ls.engine.cache_stats()}, "memory": process_memory()}
+            "caches": {**ls.context.cache_stats(), **ls.engine.cache_stats()}, "memory": process_memory(),
+            "engine": loaded.backend.status().extra if loaded is not None else {}}
 
 
 @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=[
