@@ -12,7 +12,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from code_llama_ls.cli.common import context_for, line_start, range_offsets, read_document, repository_root, say
+from code_llama_ls.cli.common import (context_for, line_start, loading_events, range_offsets, read_document,
+                                      repository_root, say)
 from code_llama_ls.exits import EXIT_OK, EXIT_STATUS_HELP, EXIT_USAGE, CliError
 from code_llama_ls.options import REMOTE, add_settings_options, settings_from
 
@@ -56,16 +57,14 @@ def main(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace) -> int:
     from code_llama_ls.actions.service import ActionService, instruct_settings
-    from code_llama_ls.runtime.manager import RuntimeEvents, RuntimeManager
+    from code_llama_ls.runtime.manager import RuntimeManager
 
     document = read_document(args.file)
     settings = settings_from(args, compile="off")
     root = repository_root(args.file)
     start, end, place = _where(args, document)
     kind, question = ("ask", args.question) if args.command == "explain" and args.question else (args.command, None)
-    events = RuntimeEvents(lambda state, message: None, say, lambda message, pct: None, lambda message: None,
-                           lambda message: None)  # a load failure reaches the caller as ModelError, printed once
-    runtime = RuntimeManager(lambda: instruct_settings(settings), events)
+    runtime = RuntimeManager(lambda: instruct_settings(settings), loading_events(progress=False))
     service = ActionService(runtime.get, lambda: settings, context_for(args.file, settings), lambda: [root])
     try:
         result = await service.run(kind, document, start, end, question=question,

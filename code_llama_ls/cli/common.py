@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from code_llama_ls.context.engine import ContextEngine
-from code_llama_ls.documents import Document, DocumentStore, Position
+from code_llama_ls.documents import Document, Position
 from code_llama_ls.exits import EXIT_INPUT, EXIT_MODEL, EXIT_NOTHING, EXIT_USAGE, CliError
 from code_llama_ls.settings import Settings
+
+if TYPE_CHECKING:
+    from code_llama_ls.context.engine import ContextEngine
+    from code_llama_ls.runtime.manager import RuntimeEvents
+
 
 def read_document(path: Path) -> Document:
     """The file as a document, or a CliError that names it and says what is wrong."""
@@ -45,13 +51,31 @@ def repository_root(file: Path) -> Path:
 
 
 def context_for(file: Path, settings: Settings) -> ContextEngine:
-    """A context engine rooted at the file's repository, as an editor's workspace would be."""
+    """A context engine rooted at the file's repository, as an editor's workspace would be
+    (imported here, not at start-up: every command builds the parser, few need the engine)."""
+    from code_llama_ls.context.engine import ContextEngine
+    from code_llama_ls.documents import DocumentStore
+
     return ContextEngine(lambda: settings, DocumentStore(), [repository_root(file)])
 
 
 def say(*parts: object) -> None:
     """Progress and messages go to stderr: stdout holds only the command's result."""
     print(*parts, file=sys.stderr)
+
+
+def loading_events(show: Callable[..., None] = say, progress: bool = True) -> RuntimeEvents:
+    """How a command shows its model loading: the title, then each progress message unless
+    ``progress`` is off. A failed load is not shown here: it reaches the command as an
+    exception, which ``main`` prints once."""
+    from code_llama_ls.runtime.manager import RuntimeEvents
+
+    def report(message: str, percentage: int | None) -> None:
+        if progress:
+            show(message)
+
+    return RuntimeEvents(status=lambda state, message: None, progress_begin=show, progress_report=report,
+                         progress_end=lambda message: None, error=lambda message: None)
 
 
 def _lines(document: Document) -> str:

@@ -9,7 +9,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from code_llama_ls.cli.common import context_for, position_offset, read_document, say
+from code_llama_ls.cli.common import context_for, loading_events, position_offset, read_document, say
 from code_llama_ls.exits import EXIT_INPUT, EXIT_NOTHING, EXIT_OK, EXIT_STATUS_HELP, CliError
 from code_llama_ls.options import MODEL, REMOTE, add_settings_options, settings_from
 from code_llama_ls.settings import Settings
@@ -33,7 +33,6 @@ def add_arguments(commands) -> None:
     _add_position_options(prompt)
     add_settings_options(prompt, MODEL + REMOTE)
     prompt.add_argument("--json", action="store_true", help="one JSON object: ids, mode, prefix, suffix, snippets")
-
 
 
 def _add_position_options(parser: argparse.ArgumentParser) -> None:
@@ -69,17 +68,10 @@ def _naming(file: Path):
 
 async def _pipeline(args: argparse.Namespace):
     from code_llama_ls.completion.engine import CompletionEngine
-    from code_llama_ls.runtime.manager import RuntimeEvents, RuntimeManager
+    from code_llama_ls.runtime.manager import RuntimeManager
 
     settings = settings_of(args)
-    events = RuntimeEvents(
-        status=lambda state, message: None,
-        progress_begin=say,
-        progress_report=lambda message, pct: say(message),
-        progress_end=lambda message: None,
-        error=lambda message: None,  # the load's BackendError reaches main(), which prints it once
-    )
-    runtime = RuntimeManager(lambda: settings, events)
+    runtime = RuntimeManager(lambda: settings, loading_events())
     return settings, runtime, CompletionEngine(runtime.get, lambda: settings, context=context_for(args.file, settings))
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from code_llama_ls.cli.common import repository_root, say
+from code_llama_ls.cli.common import loading_events, repository_root, say
 from code_llama_ls.exits import EXIT_INPUT, EXIT_OK, CliError
 from code_llama_ls.options import MODEL, REMOTE, add_settings_options, settings_from
 from code_llama_ls.languages import LANGUAGES
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from code_llama_ls.eval.metrics import Score
     from code_llama_ls.eval.run import Result, Variant
     from code_llama_ls.eval.tasks import Task
-    from code_llama_ls.runtime.manager import RuntimeEvents
     from code_llama_ls.settings import Settings
 
 DEFAULT_LIMIT = 30
@@ -92,7 +91,7 @@ async def _evaluate(args: argparse.Namespace) -> int:
         raise CliError(f"{root}: no completion tasks: no {languages} files with code outside tests and ignored "
                        f"paths{'' if args.include_tests else ' (--include-tests takes tests too)'}", EXIT_INPUT)
     runner = Runner(settings, root, files, None if args.no_cache else ResultCache(default_folder()),
-                    _events(args.quiet))
+                    loading_events((lambda *parts: None) if args.quiet else say))
     try:
         chosen = variants(await runner.infilling(), args.fim_mode)
         with _progress(len(tasks) * len(chosen), args.quiet) as bar:
@@ -111,15 +110,6 @@ def _check_html(path: Path) -> None:
     require_matplotlib()
     if not path.parent.is_dir():
         raise CliError(f"{path}: no folder {path.parent} to write the report in", EXIT_INPUT)
-
-
-def _events(quiet: bool) -> RuntimeEvents:
-    from code_llama_ls.runtime.manager import RuntimeEvents
-
-    show = (lambda *parts: None) if quiet else say
-    return RuntimeEvents(status=lambda state, message: None, progress_begin=show,
-                         progress_report=lambda message, pct: show(message), progress_end=lambda message: None,
-                         error=lambda message: None)  # the load's BackendError reaches main(), which prints it
 
 
 def _progress(total: int, quiet: bool):
