@@ -251,3 +251,13 @@ def document_path(uri: str) -> Path:
     """The path a document goes by: its file, or for a URI of another scheme (an unsaved buffer)
     the URI itself as a path, which names no file but keeps the document's name."""
     return uri_to_path(uri) or Path(uri)
+
+
+def to_byte(text: str, offset: int) -> int:
+    """tree-sitter's byte offset of string offset ``offset`` in ``text``."""
+    return offset if text.isascii() else len(text[:offset].encode("utf-8", "surrogatepass"))
+
+
+def to_char(source: bytes, byte_offset: int, text: str) -> int:
+    """The string offset in ``text`` of tree-sitter's ``byte_offset`` in ``source`` (its UTF-8)."""
+    return byte_offset if text.isascii() else len(source[:byte_offset].decode("utf-8", "surrogatepass"))

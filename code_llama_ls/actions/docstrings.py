@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from code_llama_ls.actions.edits import TextChange
-from code_llama_ls.actions.targets import Target, error_count, node_for, parse, to_char
+from code_llama_ls.actions.targets import Target, error_count, node_for, parse
+from code_llama_ls.documents import to_char
 
 SUPPORTED = ("python", "javascript", "typescript", "typescriptreact", "java", "rust", "go", "c", "cpp")
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from tree_sitter import Node, Parser, Tree
 
+from code_llama_ls.documents import to_byte, to_char
 from code_llama_ls.languages import grammar
 
 _PY = {"function_definition": "function", "class_definition": "class"}
@@ -44,14 +45,6 @@ class Target:
     end: int
     anchor: int  # where a comment "above" goes: start of the definition incl. decorators/export/attributes/template
     node_type: str = ""
-
-
-def to_char(source: bytes, byte_offset: int, text: str) -> int:
-    return byte_offset if text.isascii() else len(source[:byte_offset].decode("utf-8", "surrogatepass"))
-
-
-def to_byte(text: str, offset: int) -> int:
-    return offset if text.isascii() else len(text[:offset].encode("utf-8", "surrogatepass"))
 
 
 def parse(language: str, text: str) -> Tree | None:

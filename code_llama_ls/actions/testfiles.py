@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from code_llama_ls.actions.edits import FileChange, TextChange
-from code_llama_ls.actions.targets import parse, to_char
+from code_llama_ls.actions.targets import parse
+from code_llama_ls.documents import to_char
 
 SUPPORTED = ("python", "javascript", "typescript", "typescriptreact", "java", "rust", "go", "c", "cpp")
 FRAMEWORKS = {"python": "pytest", "javascript": "Jest", "typescript": "Jest", "typescriptreact": "Jest",

@@ -102,7 +102,8 @@ def _where(args: argparse.Namespace, document) -> tuple[int, int, str]:
 
 
 def _find_symbol(document, name: str, kinds: dict) -> int | None:
-    from code_llama_ls.actions.targets import definition_name, to_char
+    from code_llama_ls.actions.targets import definition_name
+    from code_llama_ls.documents import to_char
 
     tree = document.tree
     if tree is None:

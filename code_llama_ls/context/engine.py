@@ -27,7 +27,7 @@ from code_llama_ls.context.lang_javascript import JavaScriptSupport
 from code_llama_ls.context.lang_python import PythonSupport
 from code_llama_ls.context.lang_rust import RustSupport
 from code_llama_ls.context.privacy import IGNORE_FILE_SPECS, IgnoreRules
-from code_llama_ls.documents import Document, DocumentStore, document_path, uri_to_path
+from code_llama_ls.documents import Document, DocumentStore, document_path, to_byte, uri_to_path
 from code_llama_ls.memory import Lru, cache_stats
 from code_llama_ls.settings import Settings
 
@@ -162,8 +162,8 @@ class ContextEngine:
         self._follow_bounds(self._settings())
         source = document.text.encode("utf-8", "surrogatepass")
         line = document.position_at(start, "utf-32").line
-        references = support.references(tree, source, _byte_offset(document.text, start),
-                                        _byte_offset(document.text, end), line)
+        references = support.references(tree, source, to_byte(document.text, start),
+                                        to_byte(document.text, end), line)
         imports = tuple(support.imports(tree, source))
         return self._resolve_all(support, references, imports, document_path(document.uri))
 
@@ -173,9 +173,9 @@ class ContextEngine:
         last = min(cursor_line + settings.context_lines_after, document.line_count - 1)
         window_start = document.line_range(first)[0]
         source = document.text.encode("utf-8", "surrogatepass")
-        start_byte = _byte_offset(document.text, window_start)
-        end_byte = _byte_offset(document.text, offset)
-        after_end = _byte_offset(document.text, document.line_range(last)[1])
+        start_byte = to_byte(document.text, window_start)
+        end_byte = to_byte(document.text, offset)
+        after_end = to_byte(document.text, document.line_range(last)[1])
         references = support.references(tree, source, start_byte, end_byte, cursor_line)
         references += [r for r in support.references(tree, source, end_byte, after_end, cursor_line)
                        if r not in references]
@@ -289,7 +289,7 @@ def scope_and_imports(document: Document, start: int, end: int) -> RangeContext:
     if support is None or tree is None:
         return RangeContext()
     source = document.text.encode("utf-8", "surrogatepass")
-    start_byte, end_byte = _byte_offset(document.text, start), _byte_offset(document.text, end)
+    start_byte, end_byte = to_byte(document.text, start), to_byte(document.text, end)
     return RangeContext(_enclosing_scope(support, tree, source, start_byte, end_byte),
                         _import_lines(document, support, tree, source))
 
@@ -325,7 +325,3 @@ def _member_or_definition(support: LanguageSupport, parsed: ParsedFile, name: st
         if found is not None:
             return found
     return definition
-
-
-def _byte_offset(text: str, offset: int) -> int:
-    return offset if text.isascii() else len(text[:offset].encode("utf-8", "surrogatepass"))
