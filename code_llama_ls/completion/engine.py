@@ -151,7 +151,6 @@ class _Prepared:
     """What one request works from, taken before it waits: the document may change meanwhile."""
 
     document: Document
-    uri: str
     offset: int
     automatic: bool  # an inline completion triggered by typing
     settings: Settings
@@ -164,9 +163,16 @@ class _Prepared:
     ids: list[int]  # the prompt's ids, healed
     heal_text: str  # the text healing backed off (the suggestion starts by spelling it)
     pieces: list[str] | None  # the tokenizer's piece texts when healing
-    greedy: bool
     started: float  # perf_counter once the runtime was ready
     prompt_done: float
+
+    @property
+    def uri(self) -> str:
+        return self.document.uri
+
+    @property
+    def greedy(self) -> bool:
+        return self.settings.temperature <= 0
 
 
 @dataclass(frozen=True)
@@ -337,8 +343,8 @@ class CompletionEngine:
         if settings.log_prompts:
             log.info("prompt for %s: prefix=%r suffix=%r heal=%r", document.uri, prompt.prefix, prompt.suffix,
                      heal_text)
-        return _Prepared(document, document.uri, offset, automatic, settings, runtime, before, after, scope, cursor,
-                         prompt, ids, heal_text, pieces, settings.temperature <= 0, started, prompt_done)
+        return _Prepared(document, offset, automatic, settings, runtime, before, after, scope, cursor, prompt, ids,
+                         heal_text, pieces, started, prompt_done)
 
     async def _known_answer(self, prepared: _Prepared) -> tuple[CacheHit | None, float]:
         """The completion cache's answer, if need be once the running generation the user typed
