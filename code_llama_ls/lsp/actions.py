@@ -242,7 +242,7 @@ class ActionsLsp:
             message = f"Code Llama: {exc}"
             if show_errors:
                 self.host.show(message, types.MessageType.Error if str(exc).startswith("model error")
-                           else types.MessageType.Warning)
+                               else types.MessageType.Warning)
             return {"error": str(exc)}
         finally:
             cancel.cancel()
