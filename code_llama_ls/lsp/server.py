@@ -16,17 +16,17 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 from code_llama_ls import __version__
-from code_llama_ls.lsp.actions import COMMANDS, CURRENT_REQUEST, EXPLAIN_REQUEST, ActionsLsp
-from code_llama_ls.lsp.convert import as_dict, lsp_range
 from code_llama_ls.actions.service import ActionService, instruct_settings
 from code_llama_ls.backends.base import BackendError
 from code_llama_ls.completion.engine import CompletionEngine, CompletionSkipped
-from code_llama_ls.prompts.at_cursor import build_prompt
 from code_llama_ls.context.engine import ContextEngine
 from code_llama_ls.documents import (Document, DocumentError, DocumentStore, Encoding, Position, PositionError,
                                      position_encoding, uri_to_path)
 from code_llama_ls.lifetime import exit_now, exit_on_interrupt
+from code_llama_ls.lsp.actions import COMMANDS, CURRENT_REQUEST, EXPLAIN_REQUEST, ActionsLsp
+from code_llama_ls.lsp.convert import as_dict, lsp_range
 from code_llama_ls.memory import process_memory
+from code_llama_ls.prompts.at_cursor import build_prompt
 from code_llama_ls.runtime.manager import RuntimeEvents, RuntimeManager
 from code_llama_ls.settings import Settings, merge_settings
 
